@@ -1,0 +1,689 @@
+#!/usr/bin/env bash
+# bench/run.sh: weft vs a direct connection, HAProxy and nginx, two proxies
+# in a row (client sidecar -> server sidecar -> backend), in one run.
+# What it measures and how to read the output: bench/README.md.
+#
+# Knobs (environment, defaults in brackets): BENCH_DURATION [10] seconds per
+# throughput run, BENCH_WARMUP [3] seconds of warm-up, BENCH_CONNS [50] wrk
+# connections, BENCH_THREADS [2] wrk threads, BENCH_RATE [1000] fixed rate of
+# the latency runs, BENCH_LAT_REQUESTS [10000] measured requests per latency
+# run, BENCH_CLUSTERS [1000] clusters in the idle-memory config,
+# BENCH_RESULTS [bench/RESULTS.md] where the report goes.
+set -euo pipefail
+export PATH="$PATH:/usr/sbin:/sbin"
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+
+DUR=${BENCH_DURATION:-10}
+WARM=${BENCH_WARMUP:-3}
+CONNS=${BENCH_CONNS:-50}
+THREADS=${BENCH_THREADS:-2}
+RATE=${BENCH_RATE:-1000}
+LATN=${BENCH_LAT_REQUESTS:-10000}
+NCLUSTERS=${BENCH_CLUSTERS:-1000}
+RESULTS=${BENCH_RESULTS:-bench/RESULTS.md}
+H2_CLIENTS=10
+H2_STREAMS=10
+
+OUT=$ROOT/bench/out
+LOGS=$OUT/logs
+BIN=$OUT/bin
+
+# Fixed loopback ports.
+BACKEND_H1=28080 BACKEND_H2C=28081 BACKEND_GRPC=28082
+WEFT_A=28100 WEFT_B=28101 WEFT_ADMIN_A=28190 WEFT_ADMIN_B=28191
+WEFT_H2C_A=28110 WEFT_H2C_B=28111 WEFT_GRPC_A=28120 WEFT_GRPC_B=28121
+WEFT_ADMIN_H2A=28192 WEFT_ADMIN_H2B=28193 WEFT_ADMIN_GA=28195 WEFT_ADMIN_GB=28196
+WEFT_IDLE=28130 WEFT_ADMIN_IDLE=28194
+HAPROXY_A=28200 HAPROXY_B=28201
+NGINX_A=28300 NGINX_B=28301
+
+log() { printf '[bench %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+die() { log "error: $*"; exit 1; }
+
+# ---------------------------------------------------------------- processes
+
+declare -A PID=()    # name -> pid of every process this script started
+STARTED=()           # names, in start order
+
+# start NAME CMD...: runs CMD in the background, output to $LOGS/NAME.log.
+start() {
+	local name=$1
+	shift
+	# exec: $! is then the command's own pid, never a wrapping subshell.
+	(exec "$@" >"$LOGS/$name.log" 2>&1) &
+	PID[$name]=$!
+	STARTED+=("$name")
+}
+
+# children PID: the direct children of PID (nginx workers).
+children() { pgrep -P "$1" 2>/dev/null || true; }
+
+# stop NAME: SIGTERM, wait up to 5s, then SIGKILL, for the process and its
+# children.
+stop() {
+	local name=$1 pid=${PID[$1]:-}
+	[[ -n $pid ]] || return 0
+	unset "PID[$name]"
+	kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null || true; return 0; }
+	local kids
+	kids=$(children "$pid")
+	kill -TERM "$pid" 2>/dev/null || true
+	for _ in $(seq 50); do
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	if kill -0 "$pid" 2>/dev/null; then
+		log "$name (pid $pid) ignored SIGTERM for 5s; killing it"
+		kill -KILL "$pid" 2>/dev/null || true
+	fi
+	wait "$pid" 2>/dev/null || true
+	for k in $kids; do kill -KILL "$k" 2>/dev/null || true; done
+}
+
+cleanup() {
+	local rc=$?
+	local i
+	for ((i = ${#STARTED[@]} - 1; i >= 0; i--)); do stop "${STARTED[i]}"; done
+	exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+port_free() { ! ss -Hltn "sport = :$1" | grep -q .; }
+
+# wait_port NAME PORT: until PORT accepts connections; fails if NAME exits.
+wait_port() {
+	local name=$1 port=$2
+	for _ in $(seq 100); do
+		(exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && return 0
+		kill -0 "${PID[$name]}" 2>/dev/null || { tail -n 20 "$LOGS/$name.log" >&2; return 1; }
+		sleep 0.1
+	done
+	log "$name: port $port not open after 10s"
+	return 1
+}
+
+# wait_ready NAME ADMIN_PORT: until weft's /ready answers 200.
+wait_ready() {
+	local name=$1 port=$2
+	for _ in $(seq 150); do
+		[[ $(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/ready" 2>/dev/null) == 200 ]] && return 0
+		kill -0 "${PID[$name]}" 2>/dev/null || { tail -n 20 "$LOGS/$name.log" >&2; return 1; }
+		sleep 0.1
+	done
+	log "$name: /ready not 200 after 15s"
+	return 1
+}
+
+# ------------------------------------------------------- /proc measurements
+
+CLK_TCK=$(getconf CLK_TCK)
+
+# tree PID...: the pids and their direct children.
+tree() {
+	local p
+	for p in "$@"; do
+		echo "$p"
+		children "$p"
+	done
+}
+
+# rss_kb PID...: VmRSS summed over the processes and their children, in KiB.
+rss_kb() {
+	local total=0 p v
+	for p in $(tree "$@"); do
+		v=$(awk '/^VmRSS:/ {print $2}' "/proc/$p/status" 2>/dev/null || true)
+		total=$((total + ${v:-0}))
+	done
+	echo "$total"
+}
+
+# cpu_ticks PID...: utime+stime summed over the processes and their children.
+cpu_ticks() {
+	local total=0 p v
+	for p in $(tree "$@"); do
+		# Fields after "(comm)": state is field 3, utime 14, stime 15.
+		v=$(sed 's/^.*) //' "/proc/$p/stat" 2>/dev/null | awk '{print $12 + $13}' || true)
+		total=$((total + ${v:-0}))
+	done
+	echo "$total"
+}
+
+calc() { awk "BEGIN { printf \"$1\", $2 }"; }
+
+# ------------------------------------------------------------------ results
+
+declare -A R=() # "<proto>.<setup>.<metric>" -> value
+NOTES=()
+
+note() {
+	NOTES+=("$*")
+	log "$*"
+}
+
+# kv KEY LINE: the value of KEY in a "k=v k=v" line.
+kv() { sed -n "s/.*\\b$1=\\([^ ]*\\).*/\\1/p" <<<"$2"; }
+
+# check URL: "200 1024" when a request through URL gets the 1 KB body.
+check_h1() { curl -s -o /dev/null -w '%{http_code} %{size_download}' --max-time 5 "$1" || true; }
+
+# measure_proxy PROTO SETUP PHASE PIDS...: reads /proc for the proxy pids.
+# PHASE "idle" records RSS before any request; "before" the CPU counter;
+# "load" samples RSS; "after" turns the CPU counter into seconds.
+measure_proxy() {
+	local key=$1.$2 phase=$3
+	shift 3
+	(($#)) || return 0
+	case $phase in
+	idle) R[$key.rss_idle]=$(rss_kb "$@") ;;
+	before) R[$key.ticks0]=$(cpu_ticks "$@") ;;
+	load) R[$key.rss_load]=$(rss_kb "$@") ;;
+	after) R[$key.cpu]=$(calc %.2f "($(cpu_ticks "$@") - ${R[$key.ticks0]}) / $CLK_TCK") ;;
+	esac
+}
+
+# latency PROTO SETUP MODE TARGET PIDS...: the fixed-rate run, with the
+# proxies' CPU during it.
+latency() {
+	local proto=$1 setup=$2 mode=$3 target=$4
+	shift 4
+	local extra=(-c 64)
+	[[ $mode == http1 ]] || extra=(-c 64 -conns 1)
+	local t0=0 line began ended
+	(($#)) && t0=$(cpu_ticks "$@")
+	began=$(date +%s.%N)
+	if ! line=$(timeout $((LATN / RATE + 60)) "$BIN/loadgen" -mode "$mode" -target "$target" \
+		-rate "$RATE" -n "$LATN" -warmup "$RATE" "${extra[@]}" 2>"$LOGS/loadgen-$proto-$setup.err"); then
+		note "$proto/$setup: latency run failed: $(tail -n 3 "$LOGS/loadgen-$proto-$setup.err" | tr '\n' ' ')"
+		return 0
+	fi
+	ended=$(date +%s.%N)
+	log "$proto/$setup latency: $line"
+	local k
+	for k in p50_us p90_us p99_us max_us errors rate; do R[$proto.$setup.$k]=$(kv "$k" "$line"); done
+	if (($#)); then
+		R[$proto.$setup.cpu_fixed]=$(calc %.0f "100 * ($(cpu_ticks "$@") - $t0) / $CLK_TCK / ($ended - $began)")
+	fi
+	if [[ ${R[$proto.$setup.errors]} != 0 ]]; then
+		note "$proto/$setup: ${R[$proto.$setup.errors]} latency-run errors: $(head -n 1 "$LOGS/loadgen-$proto-$setup.err")"
+	fi
+}
+
+# bench_h1 SETUP PORT PIDS...: HTTP/1.1 keep-alive throughput and latency.
+bench_h1() {
+	local setup=$1 port=$2
+	shift 2
+	local url=http://127.0.0.1:$port/ got
+	measure_proxy h1 "$setup" idle "$@"
+	got=$(check_h1 "$url")
+	if [[ $got != "200 1024" ]]; then
+		note "h1/$setup: check request got '$got', want '200 1024'; skipped"
+		R[h1.$setup.failed]=1
+		return 0
+	fi
+	log "h1/$setup: warm-up ${WARM}s"
+	timeout $((WARM + 30)) wrk -t"$THREADS" -c"$CONNS" -d"${WARM}s" "$url" >/dev/null 2>&1 || true
+	measure_proxy h1 "$setup" before "$@"
+	log "h1/$setup: throughput ${DUR}s, $CONNS connections"
+	timeout $((DUR + 30)) wrk -t"$THREADS" -c"$CONNS" -d"${DUR}s" "$url" >"$LOGS/wrk-$setup.txt" 2>&1 &
+	local wrk=$!
+	sleep "$(calc %.1f "$DUR * 0.6")"
+	measure_proxy h1 "$setup" load "$@"
+	wait "$wrk" || note "h1/$setup: wrk exited $?"
+	measure_proxy h1 "$setup" after "$@"
+	R[h1.$setup.rps]=$(awk '/^Requests\/sec:/ {printf "%.0f", $2}' "$LOGS/wrk-$setup.txt")
+	local bad
+	bad=$(grep -E 'Non-2xx|Socket errors' "$LOGS/wrk-$setup.txt" | tr -s ' ' | tr '\n' ';' || true)
+	[[ -z $bad ]] || note "h1/$setup: wrk reported: $bad"
+	log "h1/$setup: ${R[h1.$setup.rps]:-?} req/s"
+	latency h1 "$setup" http1 "$url" "$@"
+}
+
+# bench_h2c SETUP PORT PIDS...: h2load throughput and loadgen latency.
+bench_h2c() {
+	local setup=$1 port=$2
+	shift 2
+	local url=http://127.0.0.1:$port/
+	measure_proxy h2c "$setup" idle "$@"
+	timeout $((WARM + 30)) h2load -c "$H2_CLIENTS" -m "$H2_STREAMS" -D "$WARM" "$url" >/dev/null 2>&1 || true
+	measure_proxy h2c "$setup" before "$@"
+	log "h2c/$setup: throughput ${DUR}s, h2load -c $H2_CLIENTS -m $H2_STREAMS"
+	timeout $((DUR + 30)) h2load -c "$H2_CLIENTS" -m "$H2_STREAMS" -D "$DUR" "$url" >"$LOGS/h2load-$setup.txt" 2>&1 &
+	local h2=$!
+	sleep "$(calc %.1f "$DUR * 0.6")"
+	measure_proxy h2c "$setup" load "$@"
+	wait "$h2" || note "h2c/$setup: h2load exited $?"
+	measure_proxy h2c "$setup" after "$@"
+	local f=$LOGS/h2load-$setup.txt
+	R[h2c.$setup.rps]=$(sed -n 's/^finished in .*, \([0-9.]*\) req\/s.*/\1/p' "$f" | awk '{printf "%.0f", $1}')
+	local req codes
+	req=$(grep '^requests:' "$f" || true)
+	codes=$(grep '^status codes:' "$f" || true)
+	log "h2c/$setup: ${R[h2c.$setup.rps]:-?} req/s; $req; $codes"
+	if ! grep -q ' 0 failed, 0 errored, 0 timeout' <<<"$req" || ! grep -q ', 0 3xx, 0 4xx, 0 5xx' <<<"$codes"; then
+		note "h2c/$setup: h2load reported failures: $req; $codes"
+	fi
+	latency h2c "$setup" h2c "$url" "$@"
+}
+
+# bench_grpc SETUP PORT PIDS...: closed-loop throughput and fixed-rate latency
+# of grpc.health.v1.Health/Check.
+bench_grpc() {
+	local setup=$1 port=$2
+	shift 2
+	local target=127.0.0.1:$port line
+	measure_proxy grpc "$setup" idle "$@"
+	measure_proxy grpc "$setup" before "$@"
+	log "grpc/$setup: throughput ${DUR}s after ${WARM}s warm-up, 100 concurrent over 10 connections"
+	timeout $((WARM + DUR + 30)) "$BIN/loadgen" -mode grpc -target "$target" -rate 0 \
+		-warmup-duration "${WARM}s" -duration "${DUR}s" -c 100 -conns 10 \
+		>"$LOGS/grpc-tput-$setup.txt" 2>"$LOGS/grpc-tput-$setup.err" &
+	local lg=$!
+	sleep "$(calc %.1f "$WARM + $DUR * 0.6")"
+	measure_proxy grpc "$setup" load "$@"
+	wait "$lg" || note "grpc/$setup: throughput run failed: $(tail -n 2 "$LOGS/grpc-tput-$setup.err" | tr '\n' ' ')"
+	measure_proxy grpc "$setup" after "$@"
+	line=$(cat "$LOGS/grpc-tput-$setup.txt")
+	R[grpc.$setup.rps]=$(kv rate "$line" | awk '{printf "%.0f", $1}')
+	[[ $(kv errors "$line") == 0 ]] || note "grpc/$setup: throughput-run errors: $line $(head -n 1 "$LOGS/grpc-tput-$setup.err")"
+	log "grpc/$setup: ${R[grpc.$setup.rps]:-?} req/s"
+	latency grpc "$setup" grpc "$target" "$@"
+}
+
+# ------------------------------------------------------------------ configs
+
+# weft_bootstrap FILE "NAME LISTEN UPSTREAM H2"...: an Envoy v3 bootstrap with
+# one listener per spec, each routing everything to a STATIC cluster with one
+# endpoint; H2=1 makes the cluster speak h2c upstream.
+weft_bootstrap() {
+	local file=$1
+	shift
+	{
+		echo "static_resources:"
+		echo "  listeners:"
+		local spec name listen upstream h2
+		for spec in "$@"; do
+			read -r name listen upstream h2 <<<"$spec"
+			cat <<EOF
+  - name: $name
+    address: {socket_address: {address: 127.0.0.1, port_value: $listen}}
+    filter_chains:
+    - filters:
+      - name: envoy.filters.network.http_connection_manager
+        typed_config:
+          "@type": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
+          stat_prefix: $name
+          route_config:
+            name: $name
+            virtual_hosts:
+            - name: all
+              domains: ["*"]
+              routes:
+              - match: {prefix: "/"}
+                route: {cluster: ${name}_next}
+          http_filters:
+          - name: envoy.filters.http.router
+            typed_config: {"@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router}
+EOF
+		done
+		echo "  clusters:"
+		for spec in "$@"; do
+			read -r name listen upstream h2 <<<"$spec"
+			cluster_yaml "${name}_next" 127.0.0.1 "$upstream" "$h2"
+		done
+	} >"$file"
+}
+
+# cluster_yaml NAME ADDR PORT H2: one STATIC cluster.
+cluster_yaml() {
+	cat <<EOF
+  - name: $1
+    type: STATIC
+    connect_timeout: 1s
+    load_assignment:
+      cluster_name: $1
+      endpoints:
+      - lb_endpoints:
+        - endpoint: {address: {socket_address: {address: $2, port_value: $3}}}
+EOF
+	if [[ $4 == 1 ]]; then
+		cat <<EOF
+    typed_extension_protocol_options:
+      envoy.extensions.upstreams.http.v3.HttpProtocolOptions:
+        "@type": type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions
+        explicit_http_config: {http2_protocol_options: {}}
+EOF
+	fi
+}
+
+# weft_many_clusters FILE N: one listener (to the first cluster) and N STATIC
+# clusters, each with its own endpoint address.
+weft_many_clusters() {
+	local file=$1 n=$2 i
+	weft_bootstrap "$file.head" "idle $WEFT_IDLE $BACKEND_H1 0"
+	{
+		cat "$file.head"
+		for ((i = 1; i < n; i++)); do
+			cluster_yaml "svc-$i" "127.1.$((i / 250)).$((i % 250 + 1))" 8080 0
+		done
+	} >"$file"
+	rm -f "$file.head"
+}
+
+haproxy_cfg() { # FILE LISTEN UPSTREAM
+	cat >"$1" <<EOF
+global
+    nbthread 2
+    maxconn 4096
+defaults
+    mode http
+    timeout connect 5s
+    timeout client 60s
+    timeout server 60s
+    timeout http-keep-alive 60s
+    http-reuse always
+frontend hop
+    bind 127.0.0.1:$2
+    default_backend next
+backend next
+    server s1 127.0.0.1:$3
+EOF
+}
+
+nginx_cfg() { # DIR LISTEN UPSTREAM
+	mkdir -p "$1/tmp"
+	cat >"$1/nginx.conf" <<EOF
+daemon off;
+master_process on;
+worker_processes 2;
+pid $1/nginx.pid;
+error_log $1/error.log warn;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    client_body_temp_path $1/tmp/body;
+    proxy_temp_path $1/tmp/proxy;
+    fastcgi_temp_path $1/tmp/fastcgi;
+    uwsgi_temp_path $1/tmp/uwsgi;
+    scgi_temp_path $1/tmp/scgi;
+    keepalive_requests 1000000;
+    keepalive_timeout 300s;
+    upstream next {
+        server 127.0.0.1:$3;
+        keepalive 128;
+        keepalive_requests 1000000;
+        keepalive_timeout 300s;
+    }
+    server {
+        listen 127.0.0.1:$2;
+        location / {
+            proxy_pass http://next;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+        }
+    }
+}
+EOF
+}
+
+# weft_pair PROTO PORT_A PORT_B UPSTREAM H2 ADMIN_A ADMIN_B BENCH_FN: starts
+# two chained weft proxies (A -> B -> UPSTREAM), runs BENCH_FN weft PORT_A
+# with their pids, and stops them.
+weft_pair() {
+	local proto=$1 pa=$2 pb=$3 up=$4 h2=$5 adma=$6 admb=$7 fn=$8 c=$OUT/conf
+	weft_bootstrap "$c/weft-$proto-b.yaml" "${proto}_b $pb $up $h2"
+	weft_bootstrap "$c/weft-$proto-a.yaml" "${proto}_a $pa $pb $h2"
+	start "weft-$proto-b" bin/weft proxy --config "$c/weft-$proto-b.yaml" --admin-addr "127.0.0.1:$admb" --log-level warn
+	start "weft-$proto-a" bin/weft proxy --config "$c/weft-$proto-a.yaml" --admin-addr "127.0.0.1:$adma" --log-level warn
+	if wait_ready "weft-$proto-b" "$admb" && wait_ready "weft-$proto-a" "$adma" && wait_port "weft-$proto-a" "$pa"; then
+		"$fn" weft "$pa" "${PID[weft-$proto-a]}" "${PID[weft-$proto-b]}"
+	else
+		note "$proto/weft: proxies did not become ready (logs: bench/out/logs/weft-$proto-{a,b}.log)"
+		R[$proto.weft.failed]=1
+	fi
+	stop "weft-$proto-a"
+	stop "weft-$proto-b"
+}
+
+# -------------------------------------------------------------------- setup
+
+install_tools() {
+	local need=() sudo=
+	command -v haproxy >/dev/null || need+=(haproxy)
+	command -v nginx >/dev/null || need+=(nginx)
+	command -v wrk >/dev/null || need+=(wrk)
+	command -v h2load >/dev/null || need+=(nghttp2-client)
+	command -v curl >/dev/null || need+=(curl)
+	((${#need[@]})) || return 0
+	command -v apt-get >/dev/null || die "missing ${need[*]} and no apt-get: install them by hand"
+	[[ $(id -u) == 0 ]] || sudo=sudo
+	log "installing ${need[*]}"
+	$sudo apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${need[@]}" >/dev/null
+}
+
+build() {
+	log "building bin/weft, bench backend and loadgen"
+	mkdir -p "$BIN" bin
+	WEFT_OK=1
+	if ! go build -o bin/weft ./cmd/weft 2>"$LOGS/build-weft.log"; then
+		WEFT_OK=0
+		note "weft: go build ./cmd/weft failed; weft rows skipped: $(head -n 3 "$LOGS/build-weft.log" | tr '\n' ' ')"
+	fi
+	go build -o "$BIN/backend" ./bench/backend
+	go build -o "$BIN/loadgen" ./bench/loadgen
+}
+
+# ------------------------------------------------------------------- report
+
+us() { [[ -n ${1:-} ]] && echo "$1" || echo "–"; }
+mb() { [[ -n ${1:-} ]] && calc %.1f "$1 / 1024" || echo "–"; }
+num() { [[ -n ${1:-} ]] && echo "$1" || echo "–"; }
+# added PROTO SETUP PCT: latency added over direct, in µs.
+added() {
+	local a=${R[$1.$2.$3]:-} d=${R[$1.direct.$3]:-}
+	[[ -n $a && -n $d ]] && echo $((a - d)) || echo "–"
+}
+# ratio A B: A/B with two decimals, or – when either is missing or B <= 0.
+ratio() {
+	[[ -n ${1:-} && -n ${2:-} && $1 != – && $2 != – ]] || { echo "–"; return; }
+	awk -v a="$1" -v b="$2" 'BEGIN { if (b + 0 <= 0) print "–"; else printf "%.2f", a / b }'
+}
+# per_req PROTO SETUP: CPU microseconds per request in the throughput run.
+per_req() {
+	local c=${R[$1.$2.cpu]:-} r=${R[$1.$2.rps]:-}
+	[[ -n $c && -n $r && $r != 0 ]] && calc %.1f "$c * 1000000 / ($r * $DUR)" || echo "–"
+}
+verdict() { # VALUE OP LIMIT
+	[[ $1 == – ]] && { echo "not measured"; return; }
+	awk -v v="$1" -v l="$3" -v op="$2" 'BEGIN { ok = (op == ">=") ? v >= l : v <= l; print ok ? "met" : "missed" }'
+}
+
+table_rows() { # PROTO SETUP...
+	local proto=$1 s
+	shift
+	for s in "$@"; do
+		if [[ -n ${R[$proto.$s.failed]:-} ]]; then
+			echo "| $s | failed: see notes | | | | | | | | | |"
+			continue
+		fi
+		printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' "$s" \
+			"$(num "${R[$proto.$s.rps]:-}")" \
+			"$(us "${R[$proto.$s.p50_us]:-}")" "$(us "${R[$proto.$s.p99_us]:-}")" \
+			"$(added "$proto" "$s" p50_us)" "$(added "$proto" "$s" p99_us)" \
+			"$(mb "${R[$proto.$s.rss_idle]:-}")" "$(mb "${R[$proto.$s.rss_load]:-}")" \
+			"$(num "${R[$proto.$s.cpu]:-}")" "$(per_req "$proto" "$s")" \
+			"$(num "${R[$proto.$s.cpu_fixed]:-}")"
+	done
+}
+
+report() {
+	local cmd=./bench/run.sh
+	[[ -n ${MAKELEVEL:-} ]] && cmd="make bench"
+	local overrides
+	overrides=$(env | grep '^BENCH_' | sort | paste -sd' ' || true)
+	local head="| setup | max req/s | p50 µs | p99 µs | p50 added µs | p99 added µs | RSS idle MB | RSS load MB | CPU s | CPU µs/req | CPU % at ${RATE} rps |"
+	local sep="|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|"
+	local tp p99 rss cpu cpureq idle
+	tp=$(ratio "${R[h1.weft.rps]:-}" "${R[h1.haproxy.rps]:-}")
+	p99=$(ratio "$(added h1 weft p99_us)" "$(added h1 haproxy p99_us)")
+	rss=$(ratio "${R[h1.weft.rss_load]:-}" "${R[h1.haproxy.rss_load]:-}")
+	cpu=$(ratio "${R[h1.weft.cpu]:-}" "${R[h1.haproxy.cpu]:-}")
+	cpureq=$(ratio "$(per_req h1 weft)" "$(per_req h1 haproxy)")
+	idle=$(mb "${R[idle.rss]:-}")
+	cat <<EOF
+# weft benchmark results
+
+Command: \`$cmd\`${overrides:+ (with $overrides)}
+Date: $(date -u '+%Y-%m-%d %H:%M UTC')
+Commit: $(git rev-parse --short HEAD 2>/dev/null || echo "none (uncommitted tree)")$( [[ -n $(git status --porcelain 2>/dev/null | head -n 1) ]] && echo ", working tree modified")
+
+Machine: $(nproc) CPUs ($(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)), kernel $(uname -r).
+Load generator, backend and both proxies of a setup share these CPUs; nothing
+is pinned. Tools: $(go version | awk '{print $3}'), $(haproxy -v 2>&1 | head -n 1 | awk '{print "HAProxy " $3}'),
+$(nginx -v 2>&1 | sed 's/^nginx version: //'), $(wrk -v 2>&1 | head -n 1 | awk '{print "wrk " $2}'), $(h2load --version 2>&1 | head -n 1).
+
+Every proxy row is **two proxies in a row** (client → sidecar A → sidecar B →
+backend); "direct" is client → backend. HAProxy runs with \`nbthread 2\`,
+nginx with \`worker_processes 2\`, weft with the default GOMAXPROCS ($(nproc)).
+Throughput: wrk -t$THREADS -c$CONNS, ${DUR}s after a ${WARM}s warm-up (h2c: h2load
+-c $H2_CLIENTS -m $H2_STREAMS; gRPC: bench/loadgen closed loop, 100 concurrent
+Health/Check over 10 connections). Latency: bench/loadgen open loop at
+$RATE req/s, $LATN measured requests after $RATE warm-up ones, measured from
+each request's scheduled send time. RSS and CPU are summed over both proxy
+processes and their workers: RSS idle is read before the first request, RSS
+load 60% into the throughput run; CPU s is user+system time during the
+throughput run. Response body: 1024 bytes. See bench/README.md.
+
+Load average (1 min) at the start of the run: $LOAD_START, at the end:
+$(cut -d' ' -f1 /proc/loadavg). Other work on the machine shows up here: with
+a load above the CPU count, treat the absolute numbers as noisy and compare
+rows, not runs.
+
+## HTTP/1.1 keep-alive, 1 KB responses, two hops
+
+$head
+$sep
+$(table_rows h1 direct weft haproxy nginx)
+
+## weft / HAProxy
+
+| measure | weft / HAProxy | target |
+|---|--:|---|
+| max throughput | $tp | ≥ 0.8 ($(verdict "$tp" ">=" 0.8)) |
+| p99 added over direct at $RATE req/s | $p99 | ≤ 1.2 ($(verdict "$p99" "<=" 1.2)) |
+| RSS under load | $rss | |
+| CPU seconds in the throughput run | $cpu | |
+| CPU per request in the throughput run | $cpureq | |
+
+Idle RSS of one weft process with $NCLUSTERS static clusters (one listener):
+**$idle MB** (target ≤ 20 MB: $(verdict "$idle" "<=" 20)); of which anonymous
+(heap, stacks) $(mb "${R[idle.anon]:-}") MB and file-backed (the mapped binary)
+$(mb "${R[idle.file]:-}") MB. For comparison, the two weft processes of the
+HTTP/1.1 row (one listener and one cluster each) held $(mb "${R[h1.weft.rss_idle]:-}") MB
+together before their first request.
+
+## h2c and gRPC, two weft hops
+
+### h2c (1 KB responses)
+
+$head
+$sep
+$(table_rows h2c direct weft)
+
+### gRPC unary (grpc.health.v1.Health/Check)
+
+$head
+$sep
+$(table_rows grpc direct weft)
+
+## Notes
+
+$(if ((${#NOTES[@]})); then printf -- '- %s\n' "${NOTES[@]}"; else echo "- None: every check request succeeded and no load run reported errors."; fi)
+EOF
+}
+
+# --------------------------------------------------------------------- main
+
+main() {
+	rm -rf "$OUT/logs" "$OUT"/conf
+	mkdir -p "$LOGS" "$OUT/conf"
+	local began=$SECONDS
+	LOAD_START=$(cut -d' ' -f1 /proc/loadavg)
+	install_tools
+	build
+	local p
+	for p in $BACKEND_H1 $BACKEND_H2C $BACKEND_GRPC $WEFT_A $WEFT_B $WEFT_ADMIN_A $WEFT_ADMIN_B \
+		$WEFT_H2C_A $WEFT_H2C_B $WEFT_GRPC_A $WEFT_GRPC_B $WEFT_ADMIN_H2A $WEFT_ADMIN_H2B \
+		$WEFT_ADMIN_GA $WEFT_ADMIN_GB $WEFT_IDLE $WEFT_ADMIN_IDLE $HAPROXY_A $HAPROXY_B $NGINX_A $NGINX_B; do
+		port_free "$p" || die "port $p is in use; stop what holds it (ss -ltnp 'sport = :$p')"
+	done
+
+	start backend "$BIN/backend" -http1 "127.0.0.1:$BACKEND_H1" -h2c "127.0.0.1:$BACKEND_H2C" -grpc "127.0.0.1:$BACKEND_GRPC"
+	wait_port backend $BACKEND_H1 && wait_port backend $BACKEND_H2C && wait_port backend $BACKEND_GRPC ||
+		die "backend did not start"
+
+	# ---- HTTP/1.1
+	bench_h1 direct $BACKEND_H1
+
+	if ((WEFT_OK)); then
+		weft_pair h1 $WEFT_A $WEFT_B $BACKEND_H1 0 $WEFT_ADMIN_A $WEFT_ADMIN_B bench_h1
+	else
+		R[h1.weft.failed]=1
+	fi
+
+	haproxy_cfg "$OUT/conf/haproxy-b.cfg" $HAPROXY_B $BACKEND_H1
+	haproxy_cfg "$OUT/conf/haproxy-a.cfg" $HAPROXY_A $HAPROXY_B
+	start haproxy-b haproxy -db -f "$OUT/conf/haproxy-b.cfg"
+	start haproxy-a haproxy -db -f "$OUT/conf/haproxy-a.cfg"
+	wait_port haproxy-b $HAPROXY_B && wait_port haproxy-a $HAPROXY_A || die "haproxy did not start"
+	bench_h1 haproxy $HAPROXY_A "${PID[haproxy-a]}" "${PID[haproxy-b]}"
+	stop haproxy-a
+	stop haproxy-b
+
+	nginx_cfg "$OUT/conf/nginx-b" $NGINX_B $BACKEND_H1
+	nginx_cfg "$OUT/conf/nginx-a" $NGINX_A $NGINX_B
+	start nginx-b nginx -e "$OUT/conf/nginx-b/error.log" -p "$OUT/conf/nginx-b" -c "$OUT/conf/nginx-b/nginx.conf"
+	start nginx-a nginx -e "$OUT/conf/nginx-a/error.log" -p "$OUT/conf/nginx-a" -c "$OUT/conf/nginx-a/nginx.conf"
+	wait_port nginx-b $NGINX_B && wait_port nginx-a $NGINX_A || die "nginx did not start"
+	bench_h1 nginx $NGINX_A "${PID[nginx-a]}" "${PID[nginx-b]}"
+	stop nginx-a
+	stop nginx-b
+
+	# ---- h2c and gRPC
+	bench_h2c direct $BACKEND_H2C
+	bench_grpc direct $BACKEND_GRPC
+	if ((WEFT_OK)); then
+		weft_pair h2c $WEFT_H2C_A $WEFT_H2C_B $BACKEND_H2C 1 $WEFT_ADMIN_H2A $WEFT_ADMIN_H2B bench_h2c
+		weft_pair grpc $WEFT_GRPC_A $WEFT_GRPC_B $BACKEND_GRPC 1 $WEFT_ADMIN_GA $WEFT_ADMIN_GB bench_grpc
+
+		# ---- idle memory with many clusters
+		local c=$OUT/conf
+		weft_many_clusters "$c/weft-idle.yaml" "$NCLUSTERS"
+		start weft-idle bin/weft proxy --config "$c/weft-idle.yaml" --admin-addr "127.0.0.1:$WEFT_ADMIN_IDLE" --log-level warn
+		if wait_ready weft-idle $WEFT_ADMIN_IDLE; then
+			local got
+			got=$(check_h1 "http://127.0.0.1:$WEFT_IDLE/")
+			[[ $got == "200 1024" ]] || note "idle/weft: request through the $NCLUSTERS-cluster config got '$got', want '200 1024'"
+			sleep 2
+			R[idle.rss]=$(rss_kb "${PID[weft-idle]}")
+			R[idle.anon]=$(awk '/^RssAnon:/ {print $2}' "/proc/${PID[weft-idle]}/status")
+			R[idle.file]=$(awk '/^RssFile:/ {print $2}' "/proc/${PID[weft-idle]}/status")
+			log "weft idle RSS with $NCLUSTERS clusters: ${R[idle.rss]} KiB"
+		else
+			note "idle/weft: proxy with $NCLUSTERS clusters did not become ready (log: bench/out/logs/weft-idle.log)"
+		fi
+		stop weft-idle
+	else
+		R[h2c.weft.failed]=1 R[grpc.weft.failed]=1
+	fi
+	stop backend
+
+	report >"$OUT/RESULTS.md"
+	cp "$OUT/RESULTS.md" "$RESULTS"
+	cat "$OUT/RESULTS.md"
+	log "done in $((SECONDS - began))s; report written to $RESULTS"
+}
+
+main "$@"

@@ -1,0 +1,226 @@
+package resource
+
+import (
+	"strconv"
+	"strings"
+
+	"k8s.io/apimachinery/pkg/util/intstr"
+
+	"github.com/weft-mesh/weft/apis/weft/v1alpha1"
+)
+
+func protocolNames() []string {
+	out := make([]string, len(v1alpha1.Protocols))
+	for i, p := range v1alpha1.Protocols {
+		out[i] = string(p)
+	}
+	return out
+}
+
+func (v *validator) service(s *v1alpha1.ServiceSpec) {
+	if len(s.Ports) == 0 {
+		v.errf("spec.ports", "at least one port is required")
+	}
+	names := map[string]int{}
+	numbers := map[int32]int{}
+	for i, p := range s.Ports {
+		path := "spec.ports[" + strconv.Itoa(i) + "]"
+		if p.Name == "" && len(s.Ports) > 1 {
+			v.errf(path+".name", "required when the Service has more than one port")
+		} else if p.Name != "" && v.dnsLabel(path+".name", p.Name, false) {
+			if j, dup := names[p.Name]; dup {
+				v.errf(path+".name", "duplicate port name %q (also spec.ports[%d])", p.Name, j)
+			}
+			names[p.Name] = i
+		}
+		v.port(path+".port", p.Port, true)
+		if j, dup := numbers[p.Port]; dup && p.Port != 0 {
+			v.errf(path+".port", "duplicate port %d (also spec.ports[%d])", p.Port, j)
+		}
+		numbers[p.Port] = i
+		v.port(path+".targetPort", p.TargetPort, false)
+		if p.Protocol != "" && !p.Protocol.Valid() {
+			v.errf(path+".protocol", "must be one of %s, got %q", strings.Join(protocolNames(), ", "), p.Protocol)
+		}
+	}
+	if s.Visibility != "" && !s.Visibility.Valid() {
+		vs := make([]string, len(v1alpha1.Visibilities))
+		for i, x := range v1alpha1.Visibilities {
+			vs[i] = string(x)
+		}
+		v.errf("spec.visibility", "must be one of %s, got %q", strings.Join(vs, ", "), s.Visibility)
+	}
+	v.labels("spec.selector", s.Selector)
+	if s.Workload != v.obj.Name { // the default repeats the name, checked already
+		v.dnsLabel("spec.workload", s.Workload, false)
+	}
+}
+
+func (v *validator) workload(s *v1alpha1.WorkloadSpec) {
+	if len(s.Command) > 0 && s.Command[0] == "" {
+		v.errf("spec.command[0]", "the program must not be empty")
+	}
+	envNames := map[string]int{}
+	for i, e := range s.Env {
+		path := "spec.env[" + strconv.Itoa(i) + "].name"
+		switch {
+		case e.Name == "":
+			v.errf(path, "required")
+		case strings.ContainsAny(e.Name, "=\x00"):
+			v.errf(path, "must not contain '=' or NUL, got %q", e.Name)
+		}
+		if j, dup := envNames[e.Name]; dup && e.Name != "" {
+			v.errf(path, "duplicate variable %q (also spec.env[%d])", e.Name, j)
+		}
+		envNames[e.Name] = i
+		if strings.ContainsRune(e.Value, 0) {
+			v.errf("spec.env["+strconv.Itoa(i)+"].value", "must not contain NUL")
+		}
+	}
+	if s.Replicas != nil && (*s.Replicas < 0 || *s.Replicas > 10000) {
+		v.errf("spec.replicas", "must be in 0-10000, got %d", *s.Replicas)
+	}
+	if s.Service != v.obj.Name {
+		v.dnsLabel("spec.service", s.Service, false)
+	}
+	if s.Protocol != "" && !s.Protocol.Valid() {
+		v.errf("spec.protocol", "must be one of %s, got %q", strings.Join(protocolNames(), ", "), s.Protocol)
+	}
+	v.portRef("spec.port", s.Port)
+	v.dnsLabel("spec.serviceAccount", s.ServiceAccount, false)
+	if r := s.Readiness; r != nil {
+		switch {
+		case r.HTTPPath != "" && r.TCP:
+			v.errf("spec.readiness", "set either httpPath or tcp, not both")
+		case r.HTTPPath == "" && !r.TCP:
+			v.errf("spec.readiness", "set httpPath or tcp: true")
+		case r.HTTPPath != "" && !strings.HasPrefix(r.HTTPPath, "/"):
+			v.errf("spec.readiness.httpPath", "must start with '/', got %q", r.HTTPPath)
+		}
+		v.positive("spec.readiness.period", r.Period)
+		if r.FailureThreshold < 0 {
+			v.errf("spec.readiness.failureThreshold", "must be >= 1, got %d", r.FailureThreshold)
+		}
+	}
+	ports := map[int32]int{}
+	for i, u := range s.Upstreams {
+		path := "spec.upstreams[" + strconv.Itoa(i) + "]"
+		ok := v.dnsLabel(path+".service", u.Service, true)
+		v.dnsLabel(path+".namespace", u.Namespace, false)
+		v.port(path+".port", u.Port, true)
+		if j, dup := ports[u.Port]; dup && u.Port != 0 {
+			v.errf(path+".port", "local port %d is already used by spec.upstreams[%d]", u.Port, j)
+		}
+		ports[u.Port] = i
+		v.portRef(path+".servicePort", u.ServicePort)
+		if ok {
+			ns := u.Namespace
+			if ns == "" {
+				ns = v.obj.Namespace
+			}
+			var num int32
+			if u.ServicePort != nil && u.ServicePort.Type == intstr.Int {
+				num = u.ServicePort.IntVal
+			}
+			v.serviceRef(path+".service", ns, u.Service, num)
+		}
+	}
+	v.labels("spec.labels", s.Labels)
+	if dnsLabelRE.MatchString(s.Service) && v.w.get(KindService, v.obj.Namespace, s.Service) == nil {
+		v.warnf("spec.service", "Service %s/%s not found", v.obj.Namespace, s.Service)
+	}
+}
+
+// portRef checks a port given by name or number.
+func (v *validator) portRef(path string, p *intstr.IntOrString) {
+	if p == nil {
+		return
+	}
+	if p.Type == intstr.Int {
+		v.port(path, p.IntVal, true)
+		return
+	}
+	v.dnsLabel(path, p.StrVal, true)
+}
+
+func (v *validator) backendPolicy(s *v1alpha1.BackendPolicySpec) {
+	t := s.TargetRef
+	v.oneOf("spec.targetRef.group", t.Group, v1alpha1.GroupName, "", "core")
+	v.oneOf("spec.targetRef.kind", t.Kind, v1alpha1.KindService)
+	if v.dnsLabel("spec.targetRef.name", t.Name, true) {
+		v.serviceRef("spec.targetRef", v.obj.Namespace, t.Name, 0)
+		for k, o := range v.w.byKey {
+			if k.Kind == KindBackendPolicy && k.Namespace == v.obj.Namespace && k.Name != v.obj.Name {
+				if bp := o.BackendPolicy(); bp != nil && bp.TargetRef.Name == t.Name {
+					v.warnf("spec.targetRef", "BackendPolicy %s/%s also targets Service %s", k.Namespace, k.Name, t.Name)
+				}
+			}
+		}
+	}
+	if lb := s.LoadBalancer; lb != nil {
+		if lb.Policy != "" && !lb.Policy.Valid() {
+			ps := make([]string, len(v1alpha1.LBPolicies))
+			for i, p := range v1alpha1.LBPolicies {
+				ps[i] = string(p)
+			}
+			v.errf("spec.loadBalancer.policy", "must be one of %s, got %q", strings.Join(ps, ", "), lb.Policy)
+		}
+		switch {
+		case lb.Policy.IsHash() && lb.Hash == nil:
+			v.errf("spec.loadBalancer.hash", "required for policy %s", lb.Policy)
+		case !lb.Policy.IsHash() && lb.Hash != nil:
+			v.errf("spec.loadBalancer.hash", "only allowed with policy ring_hash or maglev")
+		case lb.Hash != nil:
+			n := 0
+			if lb.Hash.Header != "" {
+				n++
+				v.headerName("spec.loadBalancer.hash.header", lb.Hash.Header)
+			}
+			if lb.Hash.Cookie != "" {
+				n++
+				v.headerName("spec.loadBalancer.hash.cookie", lb.Hash.Cookie)
+			}
+			if lb.Hash.SourceIP {
+				n++
+			}
+			if n != 1 {
+				v.errf("spec.loadBalancer.hash", "set exactly one of header, cookie, sourceIP (got %d)", n)
+			}
+		}
+	}
+	v.positive("spec.connectTimeout", s.ConnectTimeout)
+	v.positive("spec.requestTimeout", s.RequestTimeout)
+	v.positive("spec.idleTimeout", s.IdleTimeout)
+	if r := s.Retries; r != nil {
+		if r.Attempts != nil && (*r.Attempts < 0 || *r.Attempts > 10) {
+			v.errf("spec.retries.attempts", "must be in 0-10, got %d", *r.Attempts)
+		}
+		v.positive("spec.retries.perTryTimeout", r.PerTryTimeout)
+		for i, c := range r.RetryOn {
+			v.oneOf("spec.retries.retryOn["+strconv.Itoa(i)+"]", c, v1alpha1.RetryConditions...)
+		}
+		if b := r.Backoff; b != nil {
+			v.positive("spec.retries.backoff.base", b.Base)
+			v.positive("spec.retries.backoff.max", b.Max)
+			if b.Base.Duration > 0 && b.Max.Duration > 0 && b.Max.Duration < b.Base.Duration {
+				v.errf("spec.retries.backoff.max", "must be >= base (%s), got %s", b.Base.Duration, b.Max.Duration)
+			}
+		}
+	}
+	if c := s.ConnectionLimits; c != nil {
+		for _, f := range []struct {
+			name string
+			val  *int32
+			min  int32
+		}{
+			{"maxConnections", c.MaxConnections, 1},
+			{"maxPendingRequests", c.MaxPendingRequests, 1},
+			{"maxRequests", c.MaxRequests, 1},
+			{"maxRetries", c.MaxRetries, 0},
+		} {
+			if f.val != nil && *f.val < f.min {
+				v.errf("spec.connectionLimits."+f.name, "must be >= %d, got %d", f.min, *f.val)
+			}
+		}
+	}
+}

@@ -1,0 +1,284 @@
+// Package cluster turns an Envoy v3 Cluster and its ClusterLoadAssignment into
+// the proxy's upstream cluster: an immutable member list with a load-balancing
+// picker, plus the settings the forwarder needs (protocol, timeouts, limits).
+// Endpoint state lives in a Pool keyed by address and survives rebuilds.
+package cluster
+
+import (
+	"fmt"
+	"net"
+	"net/netip"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
+	httpv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/upstreams/http/v3"
+
+	"github.com/weft-mesh/weft/proxy/cluster/lb"
+)
+
+// Protocol is the upstream HTTP protocol of a cluster.
+type Protocol int
+
+const (
+	// HTTP1 speaks HTTP/1.1 with keep-alive to the endpoints (Envoy's default).
+	HTTP1 Protocol = iota
+	// HTTP2 speaks cleartext HTTP/2 with prior knowledge (h2c), multiplexed.
+	HTTP2
+)
+
+func (p Protocol) String() string {
+	if p == HTTP2 {
+		return "http2"
+	}
+	return "http1"
+}
+
+// Discovery says where a cluster's endpoints come from.
+type Discovery int
+
+const (
+	Static Discovery = iota // inline load_assignment
+	EDS                     // ClusterLoadAssignment resources over xDS
+)
+
+// Limits are the circuit-breaker thresholds of the default priority
+// (Envoy defaults: 1024 each, retries 3).
+type Limits struct {
+	MaxConnections, MaxPendingRequests, MaxRequests, MaxRetries uint32
+}
+
+// HTTP2ProtocolOptionsType is the key of typed_extension_protocol_options
+// that selects the upstream HTTP protocol.
+const HTTP2ProtocolOptionsType = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
+
+// Spec is the decoded, validated Cluster resource (without endpoints). It is
+// immutable once returned.
+type Spec struct {
+	Name           string
+	Discovery      Discovery
+	ServiceName    string // EDS service name; defaults to Name
+	ConnectTimeout time.Duration
+	Protocol       Protocol
+	Limits         Limits
+	Policy         lb.Policy
+	// Inline holds the load_assignment of static clusters.
+	Inline *endpointv3.ClusterLoadAssignment
+}
+
+// Decode validates c and returns its Spec. Errors name the field path.
+func Decode(c *clusterv3.Cluster, clock func() time.Time) (*Spec, error) {
+	if c.GetName() == "" {
+		return nil, fmt.Errorf("name: required")
+	}
+	s := &Spec{Name: c.GetName(), ConnectTimeout: 5 * time.Second, ServiceName: c.GetName()}
+	switch t := c.GetType(); t {
+	case clusterv3.Cluster_STATIC, clusterv3.Cluster_STRICT_DNS, clusterv3.Cluster_LOGICAL_DNS:
+		s.Discovery = Static
+		if c.GetLoadAssignment() == nil {
+			return nil, fmt.Errorf("load_assignment: required for a %s cluster", t)
+		}
+		s.Inline = c.GetLoadAssignment()
+	case clusterv3.Cluster_EDS:
+		s.Discovery = EDS
+		if n := c.GetEdsClusterConfig().GetServiceName(); n != "" {
+			s.ServiceName = n
+		}
+		if c.GetLoadAssignment() != nil {
+			return nil, fmt.Errorf("load_assignment: not allowed on an EDS cluster")
+		}
+	default:
+		return nil, fmt.Errorf("type: %s unsupported by weft", t)
+	}
+	if d := c.GetConnectTimeout(); d != nil {
+		if err := d.CheckValid(); err != nil || d.AsDuration() <= 0 {
+			return nil, fmt.Errorf("connect_timeout: must be a positive duration")
+		}
+		s.ConnectTimeout = d.AsDuration()
+	}
+	if c.GetHttp2ProtocolOptions() != nil {
+		s.Protocol = HTTP2
+	}
+	if a, ok := c.GetTypedExtensionProtocolOptions()[HTTP2ProtocolOptionsType]; ok {
+		var o httpv3.HttpProtocolOptions
+		if err := a.UnmarshalTo(&o); err != nil {
+			return nil, fmt.Errorf("typed_extension_protocol_options[%q]: %w", HTTP2ProtocolOptionsType, err)
+		}
+		switch {
+		case o.GetExplicitHttpConfig().GetHttp2ProtocolOptions() != nil:
+			s.Protocol = HTTP2
+		case o.GetExplicitHttpConfig() != nil:
+			s.Protocol = HTTP1
+		default:
+			return nil, fmt.Errorf("typed_extension_protocol_options[%q]: only explicit_http_config is supported", HTTP2ProtocolOptionsType)
+		}
+	}
+	s.Limits = Limits{1024, 1024, 1024, 3}
+	for i, th := range c.GetCircuitBreakers().GetThresholds() {
+		if th.GetPriority() != corev3.RoutingPriority_DEFAULT {
+			continue
+		}
+		p := fmt.Sprintf("circuit_breakers.thresholds[%d]", i)
+		for _, f := range []struct {
+			name string
+			v    interface{ GetValue() uint32 }
+			dst  *uint32
+		}{
+			{"max_connections", th.GetMaxConnections(), &s.Limits.MaxConnections},
+			{"max_pending_requests", th.GetMaxPendingRequests(), &s.Limits.MaxPendingRequests},
+			{"max_requests", th.GetMaxRequests(), &s.Limits.MaxRequests},
+			{"max_retries", th.GetMaxRetries(), &s.Limits.MaxRetries},
+		} {
+			if f.v != nil && f.v.GetValue() == 0 && f.name != "max_retries" {
+				return nil, fmt.Errorf("%s.%s: must be > 0", p, f.name)
+			}
+			if f.v != nil {
+				*f.dst = f.v.GetValue()
+			}
+		}
+	}
+	pol, err := lb.FromCluster(c, clock)
+	if err != nil {
+		return nil, err
+	}
+	s.Policy = pol
+	if s.Inline != nil {
+		if _, err := decodeMembers(s.Inline); err != nil {
+			return nil, fmt.Errorf("load_assignment.%w", err)
+		}
+	}
+	return s, nil
+}
+
+// member is one decoded lb endpoint before it is bound to the pool.
+type member struct {
+	addr     string
+	weight   uint32
+	priority uint32
+	locality string
+	locW     uint32
+	healthy  bool
+}
+
+// DecodeAssignment validates a ClusterLoadAssignment (EDS) without binding it.
+func DecodeAssignment(cla *endpointv3.ClusterLoadAssignment) error {
+	if cla.GetClusterName() == "" {
+		return fmt.Errorf("cluster_name: required")
+	}
+	_, err := decodeMembers(cla)
+	return err
+}
+
+func decodeMembers(cla *endpointv3.ClusterLoadAssignment) ([]member, error) {
+	var out []member
+	if p := cla.GetPolicy(); p != nil && len(p.GetDropOverloads()) > 0 {
+		return nil, fmt.Errorf("policy.drop_overloads: unsupported by weft")
+	}
+	for i, le := range cla.GetEndpoints() {
+		loc := le.GetLocality()
+		locality := loc.GetRegion() + "/" + loc.GetZone() + "/" + loc.GetSubZone()
+		for j, e := range le.GetLbEndpoints() {
+			p := fmt.Sprintf("endpoints[%d].lb_endpoints[%d]", i, j)
+			sa := e.GetEndpoint().GetAddress().GetSocketAddress()
+			if sa == nil {
+				return nil, fmt.Errorf("%s.endpoint.address.socket_address: required", p)
+			}
+			if sa.GetProtocol() != corev3.SocketAddress_TCP {
+				return nil, fmt.Errorf("%s.endpoint.address.socket_address.protocol: only TCP is supported", p)
+			}
+			port := sa.GetPortValue()
+			if port == 0 || port > 65535 {
+				return nil, fmt.Errorf("%s.endpoint.address.socket_address.port_value: must be 1-65535, got %d", p, port)
+			}
+			host := sa.GetAddress()
+			if host == "" {
+				return nil, fmt.Errorf("%s.endpoint.address.socket_address.address: required", p)
+			}
+			if _, err := netip.ParseAddr(host); err != nil && host != "localhost" {
+				return nil, fmt.Errorf("%s.endpoint.address.socket_address.address: %q is not an IP address (or localhost)", p, host)
+			}
+			hs := e.GetHealthStatus()
+			w := e.GetLoadBalancingWeight().GetValue()
+			out = append(out, member{
+				addr:     net.JoinHostPort(host, strconv.Itoa(int(port))),
+				weight:   w,
+				priority: le.GetPriority(),
+				locality: locality,
+				locW:     le.GetLoadBalancingWeight().GetValue(),
+				healthy:  hs == corev3.HealthStatus_UNKNOWN || hs == corev3.HealthStatus_HEALTHY || hs == corev3.HealthStatus_DEGRADED,
+			})
+		}
+	}
+	return out, nil
+}
+
+// Cluster is a built upstream cluster: spec, endpoints and picker. Immutable
+// and safe for concurrent use; Release must be called once it is replaced.
+type Cluster struct {
+	*Spec
+	Endpoints []*Endpoint
+	Members   []lb.Member
+	Picker    lb.Picker
+	pool      *Pool
+	released  atomic.Bool
+	// Stats shared by every build of the same cluster name.
+	Stats *Stats
+}
+
+// Stats are per-cluster counters, kept across rebuilds. Safe for concurrent use.
+type Stats struct {
+	Requests, Retries, NoEndpoint, ConnectFail, Timeouts atomic.Uint64
+	Active                                               atomic.Int64
+	// Responses counts upstream responses by status class: [1] 1xx … [5] 5xx.
+	Responses [6]atomic.Uint64
+}
+
+// Build binds spec to its endpoints (cla for EDS clusters; nil means none yet)
+// taking references in pool. stats may be nil.
+func Build(spec *Spec, cla *endpointv3.ClusterLoadAssignment, pool *Pool, stats *Stats) (*Cluster, error) {
+	if spec.Discovery == Static {
+		cla = spec.Inline
+	}
+	ms, err := decodeMembers(cla)
+	if err != nil {
+		return nil, fmt.Errorf("cluster %q: %w", spec.Name, err)
+	}
+	if stats == nil {
+		stats = &Stats{}
+	}
+	c := &Cluster{Spec: spec, pool: pool, Stats: stats}
+	c.Endpoints = make([]*Endpoint, len(ms))
+	c.Members = make([]lb.Member, len(ms))
+	for i, m := range ms {
+		ep := pool.acquire(m.addr)
+		c.Endpoints[i] = ep
+		c.Members[i] = lb.Member{
+			Load: ep.Load, Weight: m.weight, Priority: m.priority,
+			Locality: m.locality, LocalityWeight: m.locW, Healthy: m.healthy, Key: m.addr,
+		}
+	}
+	c.Picker = spec.Policy.Build(c.Members)
+	return c, nil
+}
+
+// Release returns the cluster's endpoint references to the pool. Idempotent.
+func (c *Cluster) Release() {
+	if c.released.Swap(true) {
+		return
+	}
+	for _, ep := range c.Endpoints {
+		c.pool.release(ep.Addr)
+	}
+}
+
+// Pick chooses an endpoint. It never blocks.
+func (c *Cluster) Pick(info lb.PickInfo) (*Endpoint, error) {
+	i, err := c.Picker.Pick(info)
+	if err != nil {
+		return nil, err
+	}
+	return c.Endpoints[i], nil
+}

@@ -1,0 +1,327 @@
+package proxy
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/weft-mesh/weft/proxy/cluster"
+	"github.com/weft-mesh/weft/proxy/cluster/lb"
+	"github.com/weft-mesh/weft/proxy/route"
+)
+
+// maxReplayBody bounds how much of a request body is kept to replay it on a
+// retry; larger bodies are streamed and not retried.
+const maxReplayBody = 64 << 10
+
+// forwarder carries one request through route → cluster → endpoint, with
+// retries, and copies the response back. It lives for one request.
+type forwarder struct {
+	h    *httpHandler
+	spec *hcmSpec
+	g    *graph
+	rt   *route.Route
+}
+
+var replayBufs = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+func (f *forwarder) serve(w http.ResponseWriter, r *http.Request) {
+	p := f.h.ll.p
+	name := f.rt.PickCluster(rand.Uint64())
+	cl := f.g.clusters[name]
+	if cl == nil {
+		f.h.localReply(w, http.StatusServiceUnavailable, reasonNoCluster)
+		return
+	}
+	ctx := r.Context()
+	if d := f.rt.Timeout; d > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, d)
+		defer cancel()
+	}
+	ctx = context.WithValue(ctx, connectTimeoutKey{}, cl.ConnectTimeout)
+
+	out := r.Clone(ctx)
+	out.RequestURI = ""
+	out.URL.Scheme = "http"
+	rreq := routeRequest(r)
+	rewriteURL(f.rt, out, rreq.Path)
+	if f.rt.HostRewrite != "" {
+		out.Host = f.rt.HostRewrite
+	}
+	upgrade := ""
+	if isUpgrade(r.Header) {
+		upgrade = r.Header.Get("Upgrade")
+	}
+	removeHopHeaders(out.Header)
+	if upgrade != "" {
+		out.Header.Set("Connection", "Upgrade")
+		out.Header.Set("Upgrade", upgrade)
+	}
+	setForwardedHeaders(out.Header, r, f.spec)
+	if !f.rt.RequestHeaders.Empty() {
+		f.rt.RequestHeaders.Apply(route.HTTPHeader(out.Header))
+	}
+	if r.ContentLength == 0 {
+		out.Body = nil
+	}
+
+	pol := f.rt.Retry
+	attempts := 1
+	var replay *bytes.Buffer
+	if pol != nil && pol.NumRetries > 0 && upgrade == "" {
+		switch {
+		case out.Body == nil:
+			attempts += int(pol.NumRetries)
+		case r.ContentLength > 0 && r.ContentLength <= maxReplayBody:
+			replay = replayBufs.Get().(*bytes.Buffer)
+			replay.Reset()
+			defer replayBufs.Put(replay)
+			if _, err := io.Copy(replay, io.LimitReader(r.Body, maxReplayBody+1)); err != nil {
+				f.h.localReply(w, http.StatusBadRequest, reasonDownstream)
+				return
+			}
+			attempts += int(pol.NumRetries)
+		}
+	}
+	transport := p.h1
+	if cl.Protocol == cluster.HTTP2 {
+		transport = p.h2
+	}
+	info := routeHash(f.rt, &rreq)
+	var tried [4]*cluster.Endpoint
+	for attempt := 0; ; attempt++ {
+		ep, err := pickAvoiding(cl, info, tried[:min(attempt, len(tried))])
+		if err != nil {
+			cl.Stats.NoEndpoint.Add(1)
+			f.h.localReply(w, http.StatusServiceUnavailable, reasonNoHealthy)
+			return
+		}
+		if attempt < len(tried) {
+			tried[attempt] = ep
+		}
+		cl.Stats.Requests.Add(1)
+		out.URL.Host = ep.Addr
+		if replay != nil {
+			out.Body = io.NopCloser(bytes.NewReader(replay.Bytes()))
+			out.ContentLength = int64(replay.Len())
+		}
+		tryCtx, tryCancel := ctx, context.CancelFunc(func() {})
+		if pol != nil && pol.PerTryTimeout > 0 {
+			tryCtx, tryCancel = context.WithTimeout(ctx, pol.PerTryTimeout)
+		}
+		ticket := ep.Load.Start()
+		cl.Stats.Active.Add(1)
+		resp, err := transport.RoundTrip(out.WithContext(tryCtx))
+		cl.Stats.Active.Add(-1)
+		if err != nil {
+			tryCancel()
+			clientGone := r.Context().Err() != nil
+			ep.Load.Done(ticket, !clientGone)
+			if clientGone {
+				p.metrics.localReply(f.h.ll.name, reasonDownstream)
+				return // never blame the endpoint for a client cancel
+			}
+			status, reason := classifyError(ctx, tryCtx, err)
+			if reason == reasonConnectFail {
+				cl.Stats.ConnectFail.Add(1)
+			}
+			if reason == reasonTimeout {
+				cl.Stats.Timeouts.Add(1)
+			}
+			retriable := reason != reasonTimeout || tryCtx.Err() != nil && ctx.Err() == nil
+			if attempt+1 < attempts && retriable && pol.RetriableReset(reason == reasonConnectFail, false, reason != reasonConnectFail) && ctx.Err() == nil {
+				cl.Stats.Retries.Add(1)
+				if !sleepCtx(ctx, backoff(pol, attempt)) {
+					f.h.localReply(w, http.StatusGatewayTimeout, reasonTimeout)
+					return
+				}
+				continue
+			}
+			f.h.localReply(w, status, reason)
+			return
+		}
+		failed := resp.StatusCode >= 500
+		ep.Load.Done(ticket, failed)
+		if attempt+1 < attempts && pol.RetriableStatus(resp.StatusCode) && ctx.Err() == nil {
+			io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+			resp.Body.Close()
+			tryCancel()
+			cl.Stats.Retries.Add(1)
+			if !sleepCtx(ctx, backoff(pol, attempt)) {
+				f.h.localReply(w, http.StatusGatewayTimeout, reasonTimeout)
+				return
+			}
+			continue
+		}
+		cl.Stats.Responses[min(resp.StatusCode/100, 5)].Add(1)
+		f.copyResponse(w, r, resp, ctx)
+		tryCancel()
+		return
+	}
+}
+
+// pickAvoiding picks an endpoint, trying a few times to avoid the ones
+// already tried by this request.
+func pickAvoiding(cl *cluster.Cluster, info lb.PickInfo, tried []*cluster.Endpoint) (*cluster.Endpoint, error) {
+	var ep *cluster.Endpoint
+	var err error
+	for i := 0; i < 3; i++ {
+		ep, err = cl.Pick(info)
+		if err != nil || !contains(tried, ep) {
+			return ep, err
+		}
+	}
+	return ep, err
+}
+
+func contains(eps []*cluster.Endpoint, e *cluster.Endpoint) bool {
+	for _, x := range eps {
+		if x == e {
+			return true
+		}
+	}
+	return false
+}
+
+// classifyError maps a transport error to the local reply status and reason.
+func classifyError(ctx, tryCtx context.Context, err error) (int, string) {
+	switch {
+	case ctx.Err() != nil, tryCtx.Err() != nil:
+		return http.StatusGatewayTimeout, reasonTimeout
+	case isConnectError(err):
+		return http.StatusServiceUnavailable, reasonConnectFail
+	default:
+		return http.StatusBadGateway, reasonReset
+	}
+}
+
+func backoff(pol *route.RetryPolicy, attempt int) time.Duration {
+	d := pol.BackoffBase << attempt
+	if d <= 0 || d > pol.BackoffMax {
+		d = pol.BackoffMax
+	}
+	// Full jitter, as Envoy.
+	return time.Duration(rand.Int64N(int64(d) + 1))
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	if d <= 0 {
+		return ctx.Err() == nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// copyResponse writes resp to w: headers minus hop-by-hop ones plus the
+// route's mutations, the body (flushed as it arrives when streaming), then
+// trailers. A 101 response switches to a bidirectional tunnel.
+func (f *forwarder) copyResponse(w http.ResponseWriter, r *http.Request, resp *http.Response, ctx context.Context) {
+	defer resp.Body.Close()
+	if resp.StatusCode == http.StatusSwitchingProtocols {
+		f.tunnelUpgrade(w, r, resp)
+		return
+	}
+	h := w.Header()
+	for k, vv := range resp.Header {
+		h[k] = vv
+	}
+	removeHopHeaders(h)
+	if !f.rt.ResponseHeaders.Empty() {
+		f.rt.ResponseHeaders.Apply(route.HTTPHeader(h))
+	}
+	announced := len(resp.Trailer)
+	for k := range resp.Trailer {
+		h.Add("Trailer", k)
+	}
+	w.WriteHeader(resp.StatusCode)
+	rc := http.NewResponseController(w)
+	streaming := resp.ContentLength < 0 || announced > 0
+	bp := copyBufs.Get().(*[]byte)
+	defer copyBufs.Put(bp)
+	buf := *bp
+	for {
+		n, err := resp.Body.Read(buf)
+		if n > 0 {
+			if _, werr := w.Write(buf[:n]); werr != nil {
+				return
+			}
+			if streaming {
+				rc.Flush()
+			}
+		}
+		if err != nil {
+			if !errors.Is(err, io.EOF) {
+				// Upstream reset mid-body: the status line is gone, so abort
+				// the downstream stream (HTTP/2 RST_STREAM, HTTP/1 close).
+				f.h.ll.p.metrics.localReply(f.h.ll.name, reasonReset)
+				panic(http.ErrAbortHandler)
+			}
+			break
+		}
+	}
+	if len(resp.Trailer) > 0 {
+		if len(resp.Trailer) != announced {
+			rc.Flush()
+		}
+		for k, vv := range resp.Trailer {
+			if _, ok := h[k]; !ok && announced == 0 {
+				k = http.TrailerPrefix + k
+			}
+			h[k] = vv
+		}
+	}
+	_ = ctx
+}
+
+// tunnelUpgrade joins the downstream connection with the upgraded upstream
+// one (WebSocket over HTTP/1.1).
+func (f *forwarder) tunnelUpgrade(w http.ResponseWriter, r *http.Request, resp *http.Response) {
+	up, ok := resp.Body.(io.ReadWriteCloser)
+	if !ok {
+		f.h.localReply(w, http.StatusBadGateway, reasonReset)
+		return
+	}
+	defer up.Close()
+	conn, brw, err := http.NewResponseController(w).Hijack()
+	if err != nil {
+		f.h.localReply(w, http.StatusInternalServerError, reasonUpgradeDenied)
+		return
+	}
+	defer conn.Close()
+	var head bytes.Buffer
+	head.WriteString("HTTP/1.1 101 Switching Protocols\r\n")
+	resp.Header.Write(&head)
+	head.WriteString("\r\n")
+	if _, err := conn.Write(head.Bytes()); err != nil {
+		return
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if n := brw.Reader.Buffered(); n > 0 {
+			b, _ := brw.Reader.Peek(n)
+			up.Write(b)
+			brw.Reader.Discard(n)
+		}
+		io.Copy(up, conn)
+		if cw, ok := up.(interface{ CloseWrite() error }); ok {
+			cw.CloseWrite()
+		}
+	}()
+	io.Copy(conn, up)
+	conn.Close()
+	<-done
+	_ = r
+}

@@ -1,0 +1,107 @@
+package proxy
+
+import (
+	"context"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/weft-mesh/weft/proxy/http1"
+)
+
+// upConn is a pooled HTTP/1.1 connection to one endpoint with its reader.
+// It is owned by one request at a time.
+type upConn struct {
+	conn   net.Conn
+	rd     *http1.Reader
+	pool   *h1Pool
+	reused bool
+	idleAt time.Time
+}
+
+// h1Pool keeps idle keep-alive connections to one endpoint address. Safe for
+// concurrent use. Pools are keyed by address in Proxy.h1pools, so they
+// survive config updates like every other endpoint state.
+type h1Pool struct {
+	addr    string
+	mu      sync.Mutex
+	idle    []*upConn // LIFO: the most recently used connection is warmest
+	maxIdle int
+}
+
+const (
+	h1MaxIdlePerEndpoint = 256
+	h1IdleTimeout        = 60 * time.Second
+)
+
+func (p *Proxy) h1PoolFor(addr string) *h1Pool {
+	if v, ok := p.h1pools.Load(addr); ok {
+		return v.(*h1Pool)
+	}
+	v, _ := p.h1pools.LoadOrStore(addr, &h1Pool{addr: addr, maxIdle: h1MaxIdlePerEndpoint})
+	return v.(*h1Pool)
+}
+
+// get returns an idle connection, or dials a new one within timeout.
+func (hp *h1Pool) get(ctx context.Context, timeout time.Duration, now time.Time) (*upConn, error) {
+	hp.mu.Lock()
+	for n := len(hp.idle); n > 0; n = len(hp.idle) {
+		uc := hp.idle[n-1]
+		hp.idle[n-1] = nil
+		hp.idle = hp.idle[:n-1]
+		if now.Sub(uc.idleAt) < h1IdleTimeout {
+			hp.mu.Unlock()
+			uc.reused = true
+			return uc, nil
+		}
+		uc.close()
+	}
+	hp.mu.Unlock()
+	d := net.Dialer{Timeout: timeout}
+	c, err := d.DialContext(ctx, "tcp", hp.addr)
+	if err != nil {
+		return nil, &connectError{err}
+	}
+	if tc, ok := c.(*net.TCPConn); ok {
+		tc.SetNoDelay(true)
+	}
+	return &upConn{conn: c, rd: http1.NewReader(c, 0), pool: hp}, nil
+}
+
+// put returns a healthy connection to its pool, or closes it when the pool
+// is full.
+func (uc *upConn) put(now time.Time) {
+	hp := uc.pool
+	if uc.rd.Buffered() > 0 { // unexpected bytes after the response
+		uc.close()
+		return
+	}
+	uc.idleAt = now
+	hp.mu.Lock()
+	if len(hp.idle) < hp.maxIdle {
+		hp.idle = append(hp.idle, uc)
+		hp.mu.Unlock()
+		return
+	}
+	hp.mu.Unlock()
+	uc.close()
+}
+
+func (uc *upConn) close() {
+	uc.conn.Close()
+	uc.rd.Release()
+}
+
+// closeIdle closes every idle connection of every pool (shutdown).
+func (p *Proxy) closeIdleH1() {
+	p.h1pools.Range(func(_, v any) bool {
+		hp := v.(*h1Pool)
+		hp.mu.Lock()
+		for _, uc := range hp.idle {
+			uc.close()
+		}
+		hp.idle = nil
+		hp.mu.Unlock()
+		return true
+	})
+}

@@ -1,0 +1,240 @@
+package proxy
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"io"
+	"log"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/textproto"
+	"strings"
+	"time"
+
+	"github.com/weft-mesh/weft/proxy/route"
+)
+
+// newHTTPServer returns the net/http server of an HTTP listener: HTTP/1.1 and
+// cleartext HTTP/2 with prior knowledge (per codec_type), the HCM's header
+// size limit (431 beyond it) and timeouts.
+func (ll *liveListener) newHTTPServer(h *hcmSpec) *http.Server {
+	var protos http.Protocols
+	switch h.codec.String() {
+	case "HTTP1":
+		protos.SetHTTP1(true)
+	case "HTTP2":
+		protos.SetUnencryptedHTTP2(true)
+	default:
+		protos.SetHTTP1(true)
+		protos.SetUnencryptedHTTP2(true)
+	}
+	return &http.Server{
+		Handler:           &httpHandler{ll: ll},
+		Protocols:         &protos,
+		ReadHeaderTimeout: h.headersTimeout,
+		IdleTimeout:       h.idleTimeout,
+		MaxHeaderBytes:    h.maxHeaderBytes,
+		ErrorLog:          log.New(slogWriter{ll.p.log.With("listener", ll.name)}, "", 0),
+	}
+}
+
+// slogWriter forwards net/http's internal log lines (bad requests, TLS
+// noise) to slog at debug level.
+type slogWriter struct{ l *slog.Logger }
+
+func (w slogWriter) Write(b []byte) (int, error) {
+	w.l.Debug(strings.TrimSpace(string(b)))
+	return len(b), nil
+}
+
+// httpHandler serves one HTTP listener.
+type httpHandler struct{ ll *liveListener }
+
+// Local reply reasons, as Envoy's response flags.
+const (
+	reasonNoRoute       = "no_route"            // NR
+	reasonNoCluster     = "no_cluster"          // NC
+	reasonNoHealthy     = "no_healthy_upstream" // UH
+	reasonConnectFail   = "connect_failure"     // UF
+	reasonReset         = "upstream_reset"      // UR
+	reasonTimeout       = "upstream_timeout"    // UT
+	reasonDownstream    = "downstream_cancel"   // DC
+	reasonUpgradeDenied = "upgrade_denied"
+)
+
+func (h *httpHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	ll := h.ll
+	spec := ll.spec.Load().http
+	if spec == nil { // listener kind changed under us; the socket is being replaced
+		http.Error(w, "listener reconfiguring", http.StatusServiceUnavailable)
+		return
+	}
+	g := ll.p.graph.Load()
+	table := spec.inline
+	if table == nil {
+		table = g.routes[spec.rdsName]
+	}
+	if r.Method == http.MethodConnect {
+		h.serveConnect(w, r, spec, g)
+		return
+	}
+	if isUpgrade(r.Header) && !(spec.websocket && strings.EqualFold(r.Header.Get("Upgrade"), "websocket")) {
+		h.localReply(w, http.StatusForbidden, reasonUpgradeDenied)
+		return
+	}
+	if table == nil {
+		h.localReply(w, http.StatusNotFound, reasonNoRoute)
+		return
+	}
+	rreq := routeRequest(r)
+	rt := table.Match(&rreq)
+	if rt == nil {
+		h.localReply(w, http.StatusNotFound, reasonNoRoute)
+		return
+	}
+	switch rt.Action {
+	case route.ActionDirect:
+		if !rt.ResponseHeaders.Empty() {
+			rt.ResponseHeaders.Apply(route.HTTPHeader(w.Header()))
+		}
+		w.Header().Set("Content-Type", "text/plain")
+		w.WriteHeader(rt.DirectResponse.Status)
+		io.WriteString(w, rt.DirectResponse.Body)
+		return
+	case route.ActionRedirect:
+		w.Header().Set("Location", rt.RedirectLocation(&rreq))
+		w.WriteHeader(rt.Redirect.Code)
+		return
+	}
+	f := forwarder{h: h, spec: spec, g: g, rt: rt}
+	f.serve(w, r)
+}
+
+// localReply answers a request the proxy handles itself.
+func (h *httpHandler) localReply(w http.ResponseWriter, status int, reason string) {
+	h.ll.p.metrics.localReply(h.ll.name, reason)
+	w.Header().Set("Content-Type", "text/plain")
+	w.Header().Set("X-Weft-Reason", reason)
+	w.WriteHeader(status)
+	io.WriteString(w, strings.ReplaceAll(reason, "_", " ")+"\n")
+}
+
+// hopHeaders are removed when forwarding (RFC 9110 7.6.1), in canonical form.
+var hopHeaders = []string{
+	"Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate",
+	"Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade",
+}
+
+// removeHopHeaders strips hop-by-hop headers, including those listed in
+// Connection. "Te: trailers" is kept for gRPC.
+func removeHopHeaders(h http.Header) {
+	for _, f := range h["Connection"] {
+		for sf := range strings.SplitSeq(f, ",") {
+			if sf = textproto.TrimString(sf); sf != "" {
+				h.Del(sf)
+			}
+		}
+	}
+	te := h.Get("Te")
+	for _, k := range hopHeaders {
+		delete(h, k)
+	}
+	if te != "" && strings.Contains(strings.ToLower(te), "trailers") {
+		h["Te"] = []string{"trailers"}
+	}
+}
+
+func isUpgrade(h http.Header) bool {
+	for _, v := range h["Connection"] {
+		for sf := range strings.SplitSeq(v, ",") {
+			if strings.EqualFold(textproto.TrimString(sf), "upgrade") {
+				return h.Get("Upgrade") != ""
+			}
+		}
+	}
+	return false
+}
+
+// newRequestID returns a random UUID v4, as Envoy's x-request-id.
+func newRequestID() string {
+	var b [16]byte
+	rand.Read(b[:])
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	var s [36]byte
+	hex.Encode(s[0:8], b[0:4])
+	s[8] = '-'
+	hex.Encode(s[9:13], b[4:6])
+	s[13] = '-'
+	hex.Encode(s[14:18], b[6:8])
+	s[18] = '-'
+	hex.Encode(s[19:23], b[8:10])
+	s[23] = '-'
+	hex.Encode(s[24:], b[10:])
+	return string(s[:])
+}
+
+// setForwardedHeaders applies Envoy's x-forwarded-* and x-request-id rules.
+func setForwardedHeaders(out http.Header, r *http.Request, spec *hcmSpec) {
+	if spec.useRemoteAddress {
+		if ip, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
+			if prior := out.Get("X-Forwarded-For"); prior != "" {
+				out.Set("X-Forwarded-For", prior+", "+ip)
+			} else {
+				out.Set("X-Forwarded-For", ip)
+			}
+		}
+		out.Set("X-Forwarded-Proto", "http")
+	} else if out.Get("X-Forwarded-Proto") == "" {
+		out.Set("X-Forwarded-Proto", "http")
+	}
+	if spec.generateRequestID && out.Get("X-Request-Id") == "" {
+		out.Set("X-Request-Id", newRequestID())
+	}
+}
+
+// newTransports returns the shared upstream transports. They pool
+// connections by endpoint address, so pools survive config updates.
+func newTransports() (h1, h2 *http.Transport) {
+	dial := func(ctx context.Context, network, addr string) (net.Conn, error) {
+		timeout := 5 * time.Second
+		if d, ok := ctx.Value(connectTimeoutKey{}).(time.Duration); ok && d > 0 {
+			timeout = d
+		}
+		d := net.Dialer{Timeout: timeout, KeepAlive: 30 * time.Second}
+		c, err := d.DialContext(ctx, network, addr)
+		if err != nil {
+			return nil, &connectError{err}
+		}
+		return c, nil
+	}
+	mk := func(p func(*http.Protocols)) *http.Transport {
+		var protos http.Protocols
+		p(&protos)
+		return &http.Transport{
+			DialContext:           dial,
+			MaxIdleConnsPerHost:   1024,
+			IdleConnTimeout:       time.Hour,
+			DisableCompression:    true,
+			ExpectContinueTimeout: time.Second,
+			Protocols:             &protos,
+		}
+	}
+	return mk(func(p *http.Protocols) { p.SetHTTP1(true) }), mk(func(p *http.Protocols) { p.SetUnencryptedHTTP2(true) })
+}
+
+type connectTimeoutKey struct{}
+
+// connectError marks a failure to establish the upstream connection.
+type connectError struct{ err error }
+
+func (e *connectError) Error() string { return "connect: " + e.err.Error() }
+func (e *connectError) Unwrap() error { return e.err }
+
+func isConnectError(err error) bool {
+	var ce *connectError
+	return errors.As(err, &ce)
+}

@@ -1,0 +1,264 @@
+package proxy
+
+import (
+	"fmt"
+	"net"
+	"net/netip"
+	"strconv"
+	"strings"
+	"time"
+
+	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
+	routerv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/router/v3"
+	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
+	tcpv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/tcp_proxy/v3"
+
+	"github.com/weft-mesh/weft/proxy/route"
+	"google.golang.org/protobuf/types/known/durationpb"
+)
+
+// listenerSpec is a decoded, validated Listener. Immutable.
+type listenerSpec struct {
+	name string
+	addr string // host:port
+	http *hcmSpec
+	tcp  *tcpSpec
+	raw  *listenerv3.Listener
+}
+
+// same reports whether two specs need the same socket.
+func (l *listenerSpec) sameSocket(o *listenerSpec) bool { return o != nil && l.addr == o.addr }
+
+// hcmSpec is the decoded http_connection_manager.
+type hcmSpec struct {
+	statPrefix        string
+	codec             hcmv3.HttpConnectionManager_CodecType
+	rdsName           string       // route configuration delivered over RDS
+	inline            *route.Table // or inline
+	useRemoteAddress  bool
+	xffTrustedHops    uint32
+	generateRequestID bool
+	websocket         bool
+	connect           bool
+	streamIdle        time.Duration
+	requestTimeout    time.Duration
+	headersTimeout    time.Duration
+	idleTimeout       time.Duration
+	maxHeaderBytes    int
+}
+
+// tcpSpec is the decoded tcp_proxy.
+type tcpSpec struct {
+	statPrefix string
+	clusters   []weightedName
+	total      uint32
+	idle       time.Duration
+}
+
+type weightedName struct {
+	name   string
+	weight uint32
+}
+
+const (
+	hcmFilterName    = "envoy.filters.network.http_connection_manager"
+	tcpFilterName    = "envoy.filters.network.tcp_proxy"
+	routerFilterName = "envoy.filters.http.router"
+)
+
+// decodeListener validates l against the supported subset and decodes it.
+func decodeListener(l *listenerv3.Listener) (*listenerSpec, error) {
+	if err := supported.Check(l); err != nil {
+		return nil, err
+	}
+	if l.GetName() == "" {
+		return nil, fmt.Errorf("name: required")
+	}
+	sa := l.GetAddress().GetSocketAddress()
+	if sa == nil {
+		return nil, fmt.Errorf("address.socket_address: required")
+	}
+	host := sa.GetAddress()
+	if _, err := netip.ParseAddr(host); err != nil && host != "localhost" {
+		return nil, fmt.Errorf("address.socket_address.address: %q is not an IP address", host)
+	}
+	if sa.GetPortValue() > 65535 {
+		return nil, fmt.Errorf("address.socket_address.port_value: %d out of range", sa.GetPortValue())
+	}
+	s := &listenerSpec{
+		name: l.GetName(),
+		addr: net.JoinHostPort(host, strconv.Itoa(int(sa.GetPortValue()))),
+		raw:  l,
+	}
+	if n := len(l.GetFilterChains()); n != 1 {
+		return nil, fmt.Errorf("filter_chains: exactly one chain is supported, got %d", n)
+	}
+	fs := l.GetFilterChains()[0].GetFilters()
+	if len(fs) != 1 {
+		return nil, fmt.Errorf("filter_chains[0].filters: exactly one network filter is supported, got %d", len(fs))
+	}
+	f := fs[0]
+	p := "filter_chains[0].filters[0]"
+	if f.GetTypedConfig() == nil {
+		return nil, fmt.Errorf("%s.typed_config: required", p)
+	}
+	switch {
+	case f.GetTypedConfig().MessageIs(&hcmv3.HttpConnectionManager{}):
+		var h hcmv3.HttpConnectionManager
+		if err := f.GetTypedConfig().UnmarshalTo(&h); err != nil {
+			return nil, fmt.Errorf("%s.typed_config: %w", p, err)
+		}
+		hs, err := decodeHCM(&h)
+		if err != nil {
+			return nil, fmt.Errorf("%s.typed_config.%w", p, err)
+		}
+		s.http = hs
+	case f.GetTypedConfig().MessageIs(&tcpv3.TcpProxy{}):
+		var t tcpv3.TcpProxy
+		if err := f.GetTypedConfig().UnmarshalTo(&t); err != nil {
+			return nil, fmt.Errorf("%s.typed_config: %w", p, err)
+		}
+		ts, err := decodeTCP(&t)
+		if err != nil {
+			return nil, fmt.Errorf("%s.typed_config.%w", p, err)
+		}
+		s.tcp = ts
+	default:
+		return nil, fmt.Errorf("%s.typed_config: %s unsupported by weft", p, f.GetTypedConfig().GetTypeUrl())
+	}
+	return s, nil
+}
+
+func decodeHCM(h *hcmv3.HttpConnectionManager) (*hcmSpec, error) {
+	s := &hcmSpec{
+		statPrefix:        h.GetStatPrefix(),
+		codec:             h.GetCodecType(),
+		useRemoteAddress:  h.GetUseRemoteAddress().GetValue(),
+		xffTrustedHops:    h.GetXffNumTrustedHops(),
+		generateRequestID: h.GetGenerateRequestId() == nil || h.GetGenerateRequestId().GetValue(),
+		streamIdle:        5 * time.Minute,
+		headersTimeout:    0,
+		idleTimeout:       time.Hour,
+		maxHeaderBytes:    60 << 10,
+	}
+	switch s.codec {
+	case hcmv3.HttpConnectionManager_AUTO, hcmv3.HttpConnectionManager_HTTP1, hcmv3.HttpConnectionManager_HTTP2:
+	default:
+		return nil, fmt.Errorf("codec_type: %s unsupported by weft", s.codec)
+	}
+	switch {
+	case h.GetRds() != nil:
+		s.rdsName = h.GetRds().GetRouteConfigName()
+		if s.rdsName == "" {
+			return nil, fmt.Errorf("rds.route_config_name: required")
+		}
+		if cs := h.GetRds().GetConfigSource(); cs != nil && cs.GetAds() == nil && cs.GetConfigSourceSpecifier() != nil {
+			return nil, fmt.Errorf("rds.config_source: only ads is supported")
+		}
+	case h.GetRouteConfig() != nil:
+		t, err := route.Build(h.GetRouteConfig())
+		if err != nil {
+			return nil, fmt.Errorf("route_config: %w", err)
+		}
+		s.inline = t
+	default:
+		return nil, fmt.Errorf("route_specifier: rds or route_config required")
+	}
+	fs := h.GetHttpFilters()
+	if len(fs) == 0 {
+		return nil, fmt.Errorf("http_filters: must end with %s", routerFilterName)
+	}
+	for i, f := range fs {
+		isRouter := f.GetTypedConfig().MessageIs(&routerv3.Router{}) || (f.GetTypedConfig() == nil && f.GetName() == routerFilterName)
+		switch {
+		case isRouter && i == len(fs)-1:
+		case isRouter:
+			return nil, fmt.Errorf("http_filters[%d]: the router must be the last filter", i)
+		default:
+			return nil, fmt.Errorf("http_filters[%d]: filter %q unsupported by weft", i, f.GetName())
+		}
+	}
+	for i, u := range h.GetUpgradeConfigs() {
+		if e := u.GetEnabled(); e != nil && !e.GetValue() {
+			continue
+		}
+		switch strings.ToLower(u.GetUpgradeType()) {
+		case "websocket":
+			s.websocket = true
+		case "connect":
+			s.connect = true
+		default:
+			return nil, fmt.Errorf("upgrade_configs[%d].upgrade_type: %q unsupported by weft (websocket, CONNECT)", i, u.GetUpgradeType())
+		}
+	}
+	durs := []struct {
+		name string
+		d    *durationpb.Duration
+		dst  *time.Duration
+	}{
+		{"stream_idle_timeout", h.GetStreamIdleTimeout(), &s.streamIdle},
+		{"request_timeout", h.GetRequestTimeout(), &s.requestTimeout},
+		{"request_headers_timeout", h.GetRequestHeadersTimeout(), &s.headersTimeout},
+		{"common_http_protocol_options.idle_timeout", h.GetCommonHttpProtocolOptions().GetIdleTimeout(), &s.idleTimeout},
+	}
+	for _, d := range durs {
+		if d.d == nil {
+			continue
+		}
+		if err := d.d.CheckValid(); err != nil || d.d.AsDuration() < 0 {
+			return nil, fmt.Errorf("%s: invalid duration", d.name)
+		}
+		*d.dst = d.d.AsDuration()
+	}
+	if kb := h.GetMaxRequestHeadersKb(); kb != nil {
+		if kb.GetValue() == 0 || kb.GetValue() > 8192 {
+			return nil, fmt.Errorf("max_request_headers_kb: must be 1-8192, got %d", kb.GetValue())
+		}
+		s.maxHeaderBytes = int(kb.GetValue()) << 10
+	}
+	return s, nil
+}
+
+func decodeTCP(t *tcpv3.TcpProxy) (*tcpSpec, error) {
+	s := &tcpSpec{statPrefix: t.GetStatPrefix(), idle: time.Hour}
+	switch {
+	case t.GetCluster() != "":
+		s.clusters = []weightedName{{t.GetCluster(), 1}}
+		s.total = 1
+	case t.GetWeightedClusters() != nil:
+		for i, c := range t.GetWeightedClusters().GetClusters() {
+			if c.GetName() == "" {
+				return nil, fmt.Errorf("weighted_clusters.clusters[%d].name: required", i)
+			}
+			s.clusters = append(s.clusters, weightedName{c.GetName(), c.GetWeight()})
+			s.total += c.GetWeight()
+		}
+		if s.total == 0 {
+			return nil, fmt.Errorf("weighted_clusters: total weight must be > 0")
+		}
+	default:
+		return nil, fmt.Errorf("cluster_specifier: cluster or weighted_clusters required")
+	}
+	if d := t.GetIdleTimeout(); d != nil {
+		if err := d.CheckValid(); err != nil || d.AsDuration() < 0 {
+			return nil, fmt.Errorf("idle_timeout: invalid duration")
+		}
+		s.idle = d.AsDuration()
+	}
+	return s, nil
+}
+
+// pick chooses a cluster name by weight; r is a random number.
+func (t *tcpSpec) pick(r uint64) string {
+	if len(t.clusters) == 1 {
+		return t.clusters[0].name
+	}
+	n := uint32(r % uint64(t.total))
+	for _, c := range t.clusters {
+		if n < c.weight {
+			return c.name
+		}
+		n -= c.weight
+	}
+	return t.clusters[len(t.clusters)-1].name
+}

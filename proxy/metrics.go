@@ -1,0 +1,107 @@
+package proxy
+
+import (
+	"fmt"
+	"io"
+	"sort"
+	"sync"
+	"sync/atomic"
+)
+
+// metrics are the proxy's counters, kept as atomics so the hot path does no
+// map lookups under a lock; rendered in Prometheus text format on scrape.
+// Safe for concurrent use.
+type metrics struct {
+	updates atomic.Uint64
+
+	mu      sync.Mutex
+	replies map[[2]string]*atomic.Uint64 // listener, reason → local replies
+	tcp     map[string]*[2]atomic.Uint64 // cluster → bytes in/out
+}
+
+func newMetrics() *metrics {
+	return &metrics{
+		replies: map[[2]string]*atomic.Uint64{},
+		tcp:     map[string]*[2]atomic.Uint64{},
+	}
+}
+
+func (m *metrics) localReply(listener, reason string) {
+	k := [2]string{listener, reason}
+	m.mu.Lock()
+	c := m.replies[k]
+	if c == nil {
+		c = new(atomic.Uint64)
+		m.replies[k] = c
+	}
+	m.mu.Unlock()
+	c.Add(1)
+}
+
+func (m *metrics) tcpBytes(cluster string, in, out int64) {
+	m.mu.Lock()
+	c := m.tcp[cluster]
+	if c == nil {
+		c = new([2]atomic.Uint64)
+		m.tcp[cluster] = c
+	}
+	m.mu.Unlock()
+	c[0].Add(uint64(in))
+	c[1].Add(uint64(out))
+}
+
+// WritePrometheus renders every proxy metric in the Prometheus text format.
+func (p *Proxy) WritePrometheus(w io.Writer) error {
+	m := p.metrics
+	fmt.Fprintf(w, "# TYPE weft_config_updates_total counter\nweft_config_updates_total %d\n", m.updates.Load())
+	p.mu.Lock()
+	stats := make(map[string][6]uint64, len(p.stats))
+	classes := make(map[string][6]uint64, len(p.stats))
+	for name, s := range p.stats {
+		stats[name] = [6]uint64{s.Requests.Load(), s.Retries.Load(), s.NoEndpoint.Load(), s.ConnectFail.Load(), s.Timeouts.Load(), uint64(s.Active.Load())}
+		var c [6]uint64
+		for i := range c {
+			c[i] = s.Responses[i].Load()
+		}
+		classes[name] = c
+	}
+	version := p.version
+	p.mu.Unlock()
+	fmt.Fprintf(w, "# TYPE weft_config_version gauge\nweft_config_version %d\n", version)
+	names := sortedNames(stats)
+	for i, metric := range []string{"weft_cluster_upstream_requests_total", "weft_cluster_retries_total", "weft_cluster_no_healthy_endpoint_total", "weft_cluster_connect_failures_total", "weft_cluster_timeouts_total", "weft_cluster_active_requests"} {
+		kind := "counter"
+		if i == 5 {
+			kind = "gauge"
+		}
+		fmt.Fprintf(w, "# TYPE %s %s\n", metric, kind)
+		for _, n := range names {
+			fmt.Fprintf(w, "%s{cluster=%q} %d\n", metric, n, stats[n][i])
+		}
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	fmt.Fprintf(w, "# TYPE weft_cluster_responses_total counter\n")
+	for _, n := range names {
+		for i := 1; i <= 5; i++ {
+			if v := classes[n][i]; v > 0 {
+				fmt.Fprintf(w, "weft_cluster_responses_total{cluster=%q,code_class=\"%dxx\"} %d\n", n, i, v)
+			}
+		}
+	}
+	fmt.Fprintf(w, "# TYPE weft_local_replies_total counter\n")
+	keys := make([][2]string, 0, len(m.replies))
+	for k := range m.replies {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool { return keys[i][0]+"\x00"+keys[i][1] < keys[j][0]+"\x00"+keys[j][1] })
+	for _, k := range keys {
+		fmt.Fprintf(w, "weft_local_replies_total{listener=%q,reason=%q} %d\n", k[0], k[1], m.replies[k].Load())
+	}
+	fmt.Fprintf(w, "# TYPE weft_tcp_bytes_total counter\n")
+	for _, n := range sortedNames(m.tcp) {
+		fmt.Fprintf(w, "weft_tcp_bytes_total{cluster=%q,direction=\"sent\"} %d\n", n, m.tcp[n][0].Load())
+		fmt.Fprintf(w, "weft_tcp_bytes_total{cluster=%q,direction=\"received\"} %d\n", n, m.tcp[n][1].Load())
+	}
+	return nil
+}

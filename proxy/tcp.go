@@ -1,0 +1,125 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"io"
+	"math/rand/v2"
+	"net"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/weft-mesh/weft/proxy/cluster"
+	"github.com/weft-mesh/weft/proxy/cluster/lb"
+)
+
+// handleTCP proxies one downstream connection to an endpoint of the
+// listener's tcp_proxy cluster. It runs on the connection's goroutine.
+func (ll *liveListener) handleTCP(c net.Conn) {
+	defer c.Close()
+	spec := ll.spec.Load().tcp
+	g := ll.p.graph.Load()
+	name := spec.pick(rand.Uint64())
+	cl := g.clusters[name]
+	if cl == nil {
+		ll.p.metrics.localReply(ll.name, "no_cluster")
+		return
+	}
+	up, ep, err := dialCluster(context.Background(), cl, lb.PickInfo{})
+	if err != nil {
+		ll.p.log.Debug("tcp upstream failed", "listener", ll.name, "cluster", name, "err", err)
+		return
+	}
+	defer up.Close()
+	t := ep.Load.Start()
+	cl.Stats.Active.Add(1)
+	defer cl.Stats.Active.Add(-1)
+	in, out := splice(c, up, spec.idle)
+	ep.Load.Done(t, false)
+	ll.p.metrics.tcpBytes(name, in, out)
+}
+
+// dialCluster picks an endpoint of cl and connects to it within the
+// cluster's connect timeout.
+func dialCluster(ctx context.Context, cl *cluster.Cluster, info lb.PickInfo) (net.Conn, *cluster.Endpoint, error) {
+	cl.Stats.Requests.Add(1)
+	ep, err := cl.Pick(info)
+	if err != nil {
+		cl.Stats.NoEndpoint.Add(1)
+		return nil, nil, err
+	}
+	d := net.Dialer{Timeout: cl.ConnectTimeout}
+	up, err := d.DialContext(ctx, "tcp", ep.Addr)
+	if err != nil {
+		cl.Stats.ConnectFail.Add(1)
+		return nil, ep, err
+	}
+	return up, ep, nil
+}
+
+var copyBufs = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
+
+// splice copies both directions until both are done, half-closing as each
+// side finishes; idle > 0 closes both when neither direction moved data for
+// that long. It returns the bytes sent downstream→upstream and back.
+func splice(down, up net.Conn, idle time.Duration) (in, out int64) {
+	var wg sync.WaitGroup
+	var last atomic.Int64 // unix nanos of the last data in either direction
+	last.Store(time.Now().UnixNano())
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		out = pipe(down, up, idle, &last)
+	}()
+	in = pipe(up, down, idle, &last)
+	wg.Wait()
+	return in, out
+}
+
+// pipe copies src to dst; on EOF it half-closes dst for writing, on error
+// it closes both.
+func pipe(dst, src net.Conn, idle time.Duration, last *atomic.Int64) int64 {
+	bp := copyBufs.Get().(*[]byte)
+	defer copyBufs.Put(bp)
+	buf := *bp
+	var n int64
+	for {
+		if idle > 0 {
+			src.SetReadDeadline(time.Unix(0, last.Load()).Add(idle))
+		}
+		r, rerr := src.Read(buf)
+		if r > 0 {
+			if idle > 0 {
+				last.Store(time.Now().UnixNano())
+				dst.SetWriteDeadline(time.Now().Add(idle))
+			}
+			w, werr := dst.Write(buf[:r])
+			n += int64(w)
+			if werr != nil {
+				src.Close()
+				dst.Close()
+				return n
+			}
+		}
+		if rerr != nil {
+			if errors.Is(rerr, io.EOF) {
+				if cw, ok := dst.(interface{ CloseWrite() error }); ok {
+					cw.CloseWrite()
+				} else {
+					dst.Close()
+				}
+				return n
+			}
+			if errors.Is(rerr, os.ErrDeadlineExceeded) && time.Since(time.Unix(0, last.Load())) < idle {
+				continue // the other direction is active
+			}
+			if !errors.Is(rerr, net.ErrClosed) {
+				src.Close()
+				dst.Close()
+			}
+			return n
+		}
+	}
+}
