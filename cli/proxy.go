@@ -37,6 +37,7 @@ type proxyFlags struct {
 	protocol       string
 	role           string
 	locality       string
+	labels         map[string]string
 	logLevel       string
 }
 
@@ -70,6 +71,7 @@ xDS (--xds-addr) or from an Envoy v3 bootstrap file (--config).`,
 	fl.StringVar(&f.protocol, "protocol", "http", "protocol of the application: http, http2, grpc, tcp")
 	fl.StringVar(&f.role, "role", "sidecar", "sidecar or gateway")
 	fl.StringVar(&f.locality, "locality", "", "region/zone/subzone of this instance")
+	fl.StringToStringVar(&f.labels, "labels", nil, "labels of this instance (k=v,k=v)")
 	fl.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn, error")
 	root.AddCommand(cmd)
 }
@@ -151,18 +153,30 @@ func proxyNode(f proxyFlags) (*corev3.Node, error) {
 		}
 		id = fmt.Sprintf("%s-%d.%s", f.workload, os.Getpid(), f.namespace)
 	}
-	md, err := structpb.NewStruct(map[string]any{
-		"namespace":       f.namespace,
-		"service_account": f.serviceAccount,
-		"workload":        f.workload,
-		"instance_ip":     f.instanceIP,
-		"instance_port":   float64(f.inboundPort),
-		"app_port":        float64(f.instancePort),
-		"http_proxy_port": float64(f.httpProxyPort),
-		"protocol":        f.protocol,
-		"role":            f.role,
-		"locality":        f.locality,
-	})
+	// Unset values are left out: the control plane reads absence as "none".
+	meta := map[string]any{"namespace": f.namespace, "service_account": f.serviceAccount, "role": f.role}
+	for k, v := range map[string]string{"workload": f.workload, "protocol": f.protocol, "locality": f.locality} {
+		if v != "" {
+			meta[k] = v
+		}
+	}
+	if f.inboundPort > 0 {
+		meta["instance_ip"] = f.instanceIP
+		meta["instance_port"] = float64(f.inboundPort)
+	}
+	for k, v := range map[string]int{"app_port": f.instancePort, "http_proxy_port": f.httpProxyPort} {
+		if v > 0 {
+			meta[k] = float64(v)
+		}
+	}
+	if len(f.labels) > 0 {
+		labels := make(map[string]any, len(f.labels))
+		for k, v := range f.labels {
+			labels[k] = v
+		}
+		meta["labels"] = labels
+	}
+	md, err := structpb.NewStruct(meta)
 	if err != nil {
 		return nil, err
 	}

@@ -208,17 +208,26 @@ func newGetCmd(s streams) *cobra.Command {
 		Use:   "get KIND [NAME]",
 		Short: "List resources or show one",
 		Long: `List resources of a kind, or show one. Kinds: services (svc), workloads (wl),
-backendpolicies (bp), gateways (gtw), httproutes, grpcroutes, tcproutes.`,
+backendpolicies (bp), gateways (gtw), httproutes, grpcroutes, tcproutes, and
+proxies (px): the proxies connected to the control plane, with their config
+version and last ACK/NACK.`,
 		Args: cobra.RangeArgs(1, 2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			ki, err := kindArg(args[0])
-			if err != nil {
-				return err
-			}
 			switch f.output {
 			case "", "wide", "yaml", "json":
 			default:
 				return fmt.Errorf("--output: want yaml, json or wide, got %q", f.output)
+			}
+			if isProxiesKind(args[0]) {
+				name := ""
+				if len(args) == 2 {
+					name = args[1]
+				}
+				return getProxies(cmd.Context(), s, f, name)
+			}
+			ki, err := kindArg(args[0])
+			if err != nil {
+				return err
 			}
 			c := newClient(f.server)
 			if len(args) == 2 {

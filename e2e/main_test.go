@@ -142,3 +142,7 @@ func waitReady(t *testing.T, p *process, adminPort int) {
 		}
 	}
 }
+
+func execCommand(ctx context.Context, name string, args ...string) *exec.Cmd {
+	return exec.CommandContext(ctx, name, args...)
+}

@@ -143,3 +143,9 @@ func (c *Client) do(ctx context.Context, method, path string, q url.Values, ctyp
 	}
 	return nil
 }
+
+// GetJSON decodes the JSON answer of GET path (for endpoints other
+// components add to the API, such as /api/v1/proxies).
+func (c *Client) GetJSON(ctx context.Context, path string, out any) error {
+	return c.do(ctx, http.MethodGet, path, nil, "", nil, out)
+}
