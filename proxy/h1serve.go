@@ -69,7 +69,7 @@ func (ll *liveListener) serveConn(c net.Conn) {
 		}
 	}
 	pc := &prefixConn{Conn: c, prefix: append([]byte(nil), pre[:n]...)}
-	if n == len(pre) {
+	if n == len(pre) && string(pre[:]) == h2Preface {
 		if !ll.h2conns.deliver(pc) {
 			c.Close()
 		}

@@ -10,6 +10,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"time"
 )
 
@@ -49,8 +50,12 @@ func Handler(src Source) http.Handler {
 			http.Error(w, err.Error(), http.StatusInternalServerError)
 		}
 	})
+	// Profiles (loopback only, like the rest of the admin API).
+	mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+	mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, _ *http.Request) {
-		io.WriteString(w, "weft proxy admin: /ready /stats/prometheus /config_dump\n")
+		io.WriteString(w, "weft proxy admin: /ready /stats/prometheus /config_dump /debug/pprof/\n")
 	})
 	return mux
 }
