@@ -89,9 +89,9 @@ func (f *forwarder) serve(w http.ResponseWriter, r *http.Request) {
 			attempts += int(pol.NumRetries)
 		}
 	}
-	transport := p.h1
-	if cl.Protocol == cluster.HTTP2 {
-		transport = p.h2
+	transport := p.transportFor(cl)
+	if cl.TLS != nil {
+		out.URL.Scheme = "https"
 	}
 	info := routeHash(f.rt, &rreq)
 	var tried [4]*cluster.Endpoint

@@ -111,9 +111,3 @@ func (q *connQueue) Close() error {
 }
 
 func (q *connQueue) Addr() net.Addr { return q.addr }
-
-// fillRequestID writes a random UUID v4 into b.
-func fillRequestID(b *[36]byte) {
-	id := newRequestID()
-	copy(b[:], id)
-}

@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"bytes"
+	"crypto/tls"
 	"errors"
 	"io"
 	"math/rand/v2"
@@ -15,6 +16,7 @@ import (
 	"unsafe"
 
 	"github.com/weft-mesh/weft/proxy/cluster"
+	"github.com/weft-mesh/weft/proxy/cluster/lb"
 	"github.com/weft-mesh/weft/proxy/http1"
 	"github.com/weft-mesh/weft/proxy/route"
 )
@@ -33,54 +35,82 @@ const h2Preface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 // h1Conn is one downstream connection on the fast path. Not safe for
 // concurrent use; pooled between connections.
 type h1Conn struct {
-	ll   *liveListener
-	conn net.Conn
-	rd   *http1.Reader
-	req  http1.RequestHead
-	resp http1.ResponseHead
-	wbuf []byte
-	ridb [36]byte
+	ll     *liveListener
+	conn   net.Conn
+	rd     *http1.Reader
+	req    http1.RequestHead
+	resp   http1.ResponseHead
+	wbuf   []byte
+	ridb   [36]byte
+	secure bool // the client connection is TLS
 }
+
+// tlsHandshakeTimeout bounds a downstream TLS handshake.
+const tlsHandshakeTimeout = 10 * time.Second
 
 var h1Conns = sync.Pool{New: func() any { return &h1Conn{wbuf: make([]byte, 0, 4096)} }}
 
 // serveConn serves one accepted connection of an HTTP listener: HTTP/2
 // prior knowledge goes to net/http, the rest stays on the fast path.
 func (ll *liveListener) serveConn(c net.Conn) {
-	spec := ll.spec.Load().http
+	ls := ll.spec.Load()
+	spec := ls.http
 	if spec == nil {
 		c.Close()
-		return
-	}
-	var pre [len(h2Preface)]byte
-	n := 0
-	if spec.headersTimeout > 0 {
-		c.SetReadDeadline(time.Now().Add(spec.headersTimeout))
-	}
-	for n < len(pre) {
-		m, err := c.Read(pre[n:])
-		n += m
-		if err != nil {
-			c.Close()
-			return
-		}
-		if !bytes.HasPrefix([]byte(h2Preface), pre[:n]) {
-			break
-		}
-	}
-	pc := &prefixConn{Conn: c, prefix: append([]byte(nil), pre[:n]...)}
-	if n == len(pre) && string(pre[:]) == h2Preface {
-		if !ll.h2conns.deliver(pc) {
-			c.Close()
-		}
 		return
 	}
 	if tc, ok := c.(*net.TCPConn); ok {
 		tc.SetNoDelay(true)
 	}
+	var src io.Reader
+	secure := ls.tls != nil
+	if secure {
+		// TLS: ALPN decides between HTTP/2 (net/http) and HTTP/1.1.
+		tc := tls.Server(c, ls.tls.Config)
+		tc.SetDeadline(time.Now().Add(tlsHandshakeTimeout))
+		if err := tc.Handshake(); err != nil {
+			ll.p.metrics.localReply(ll.name, "tls_handshake_failed")
+			c.Close()
+			return
+		}
+		tc.SetDeadline(time.Time{})
+		if tc.ConnectionState().NegotiatedProtocol == "h2" {
+			if !ll.h2conns.deliver(tc) {
+				c.Close()
+			}
+			return
+		}
+		c, src = tc, tc
+	} else {
+		// Cleartext: the HTTP/2 preface (prior knowledge) goes to net/http.
+		var pre [len(h2Preface)]byte
+		n := 0
+		if spec.headersTimeout > 0 {
+			c.SetReadDeadline(time.Now().Add(spec.headersTimeout))
+		}
+		for n < len(pre) {
+			m, err := c.Read(pre[n:])
+			n += m
+			if err != nil {
+				c.Close()
+				return
+			}
+			if !bytes.HasPrefix([]byte(h2Preface), pre[:n]) {
+				break
+			}
+		}
+		pc := &prefixConn{Conn: c, prefix: append([]byte(nil), pre[:n]...)}
+		if n == len(pre) && string(pre[:]) == h2Preface {
+			if !ll.h2conns.deliver(pc) {
+				c.Close()
+			}
+			return
+		}
+		src = pc
+	}
 	hc := h1Conns.Get().(*h1Conn)
-	hc.ll, hc.conn = ll, c
-	hc.rd = http1.NewReader(pc, spec.maxHeaderBytes)
+	hc.ll, hc.conn, hc.secure = ll, c, secure
+	hc.rd = http1.NewReader(src, spec.maxHeaderBytes)
 	state := new(atomic.Int32)
 	ll.mu.Lock()
 	ll.idle[c] = state
@@ -295,7 +325,7 @@ func (hc *h1Conn) forward(spec *hcmSpec, rt *route.Route, clu *cluster.Cluster, 
 // closed before answering), and whether the request was fully sent.
 func (hc *h1Conn) exchange(p *Proxy, ep *cluster.Endpoint, clu *cluster.Cluster, deadline time.Time, body []byte, buffered bool, bl int64, chunked bool) (*upConn, int, string, bool) {
 	req := &hc.req
-	uc, err := p.h1PoolFor(ep.Addr).get(contextBackground, clu.ConnectTimeout, time.Now())
+	uc, err := p.h1PoolFor(ep.Addr, clu.TLS).get(contextBackground, clu.ConnectTimeout, time.Now())
 	if err != nil {
 		return nil, http.StatusServiceUnavailable, reasonConnectFail, false
 	}
@@ -445,7 +475,7 @@ func (hc *h1Conn) connect(spec *hcmSpec, table *route.Table, g *graph) bool {
 	if clu == nil {
 		return hc.reply(http.StatusServiceUnavailable, reasonNoCluster, false)
 	}
-	up, ep, err := dialCluster(contextBackground, clu, routeHash(rt, &route.Request{}))
+	up, ep, err := dialCluster(contextBackground, clu, lb.PickInfo{})
 	if err != nil {
 		if ep == nil {
 			return hc.reply(http.StatusServiceUnavailable, reasonNoHealthy, false)
@@ -474,9 +504,9 @@ func (hc *h1Conn) setForwarded(spec *hcmSpec) {
 			var ipb [64]byte
 			req.AppendList("x-forwarded-for", ap.AddrPort().Addr().AppendTo(ipb[:0]))
 		}
-		req.Set("x-forwarded-proto", "http")
+		req.Set("x-forwarded-proto", hc.scheme())
 	} else if _, ok := req.Get("x-forwarded-proto"); !ok {
-		req.Set("x-forwarded-proto", "http")
+		req.Set("x-forwarded-proto", hc.scheme())
 	}
 	if spec.generateRequestID {
 		if _, ok := req.Get("x-request-id"); !ok {
@@ -484,6 +514,13 @@ func (hc *h1Conn) setForwarded(spec *hcmSpec) {
 			req.SetBytes("x-request-id", hc.ridb[:])
 		}
 	}
+}
+
+func (hc *h1Conn) scheme() string {
+	if hc.secure {
+		return "https"
+	}
+	return "http"
 }
 
 // reply writes a local reply with the reason in x-weft-reason.

@@ -2,11 +2,14 @@ package proxy
 
 import (
 	"context"
+	"crypto/tls"
+	"fmt"
 	"net"
 	"sync"
 	"time"
 
 	"github.com/weft-mesh/weft/proxy/http1"
+	"github.com/weft-mesh/weft/proxy/tlsctx"
 )
 
 // upConn is a pooled HTTP/1.1 connection to one endpoint with its reader.
@@ -24,6 +27,7 @@ type upConn struct {
 // survive config updates like every other endpoint state.
 type h1Pool struct {
 	addr    string
+	tls     *tlsctx.Client // nil: plaintext
 	mu      sync.Mutex
 	idle    []*upConn // LIFO: the most recently used connection is warmest
 	maxIdle int
@@ -34,11 +38,15 @@ const (
 	h1IdleTimeout        = 60 * time.Second
 )
 
-func (p *Proxy) h1PoolFor(addr string) *h1Pool {
-	if v, ok := p.h1pools.Load(addr); ok {
+func (p *Proxy) h1PoolFor(addr string, tc *tlsctx.Client) *h1Pool {
+	key := addr
+	if tc != nil {
+		key = addr + "|" + tc.Key
+	}
+	if v, ok := p.h1pools.Load(key); ok {
 		return v.(*h1Pool)
 	}
-	v, _ := p.h1pools.LoadOrStore(addr, &h1Pool{addr: addr, maxIdle: h1MaxIdlePerEndpoint})
+	v, _ := p.h1pools.LoadOrStore(key, &h1Pool{addr: addr, tls: tc, maxIdle: h1MaxIdlePerEndpoint})
 	return v.(*h1Pool)
 }
 
@@ -57,15 +65,40 @@ func (hp *h1Pool) get(ctx context.Context, timeout time.Duration, now time.Time)
 		uc.close()
 	}
 	hp.mu.Unlock()
-	d := net.Dialer{Timeout: timeout}
-	c, err := d.DialContext(ctx, "tcp", hp.addr)
+	c, err := dialTLS(ctx, hp.addr, timeout, hp.tls)
+	if err != nil {
+		return nil, err
+	}
+	return &upConn{conn: c, rd: http1.NewReader(c, 0), pool: hp}, nil
+}
+
+// dialTLS connects to addr within timeout and, with tc, completes a TLS
+// handshake in the same budget. Failures are connectErrors.
+func dialTLS(ctx context.Context, addr string, timeout time.Duration, tc *tlsctx.Client) (net.Conn, error) {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	var d net.Dialer
+	c, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
 		return nil, &connectError{err}
 	}
-	if tc, ok := c.(*net.TCPConn); ok {
-		tc.SetNoDelay(true)
+	if tcp, ok := c.(*net.TCPConn); ok {
+		tcp.SetNoDelay(true)
 	}
-	return &upConn{conn: c, rd: http1.NewReader(c, 0), pool: hp}, nil
+	if tc == nil {
+		return c, nil
+	}
+	cfg := tc.Config
+	if cfg.ServerName == "" {
+		cfg = cfg.Clone()
+		cfg.ServerName, _, _ = net.SplitHostPort(addr)
+	}
+	t := tls.Client(c, cfg)
+	if err := t.HandshakeContext(ctx); err != nil {
+		c.Close()
+		return nil, &connectError{fmt.Errorf("tls handshake: %w", err)}
+	}
+	return t, nil
 }
 
 // put returns a healthy connection to its pool, or closes it when the pool

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/weft-mesh/weft/proxy/cluster"
 	"github.com/weft-mesh/weft/proxy/route"
 )
 
@@ -30,6 +31,9 @@ func (ll *liveListener) newHTTPServer(h *hcmSpec) *http.Server {
 	default:
 		protos.SetHTTP1(true)
 		protos.SetUnencryptedHTTP2(true)
+	}
+	if spec := ll.spec.Load(); spec.tls != nil {
+		protos.SetHTTP2(true) // TLS connections that negotiated h2 are handed over
 	}
 	return &http.Server{
 		Handler:           &httpHandler{ll: ll},
@@ -160,11 +164,17 @@ func isUpgrade(h http.Header) bool {
 
 // newRequestID returns a random UUID v4, as Envoy's x-request-id.
 func newRequestID() string {
+	var s [36]byte
+	fillRequestID(&s)
+	return string(s[:])
+}
+
+// fillRequestID writes a random UUID v4 into s without allocating.
+func fillRequestID(s *[36]byte) {
 	var b [16]byte
 	rand.Read(b[:])
 	b[6] = b[6]&0x0f | 0x40
 	b[8] = b[8]&0x3f | 0x80
-	var s [36]byte
 	hex.Encode(s[0:8], b[0:4])
 	s[8] = '-'
 	hex.Encode(s[9:13], b[4:6])
@@ -174,7 +184,6 @@ func newRequestID() string {
 	hex.Encode(s[19:23], b[8:10])
 	s[23] = '-'
 	hex.Encode(s[24:], b[10:])
-	return string(s[:])
 }
 
 // setForwardedHeaders applies Envoy's x-forwarded-* and x-request-id rules.
@@ -187,13 +196,63 @@ func setForwardedHeaders(out http.Header, r *http.Request, spec *hcmSpec) {
 				out.Set("X-Forwarded-For", ip)
 			}
 		}
-		out.Set("X-Forwarded-Proto", "http")
+		out.Set("X-Forwarded-Proto", scheme(r))
 	} else if out.Get("X-Forwarded-Proto") == "" {
-		out.Set("X-Forwarded-Proto", "http")
+		out.Set("X-Forwarded-Proto", scheme(r))
 	}
 	if spec.generateRequestID && out.Get("X-Request-Id") == "" {
 		out.Set("X-Request-Id", newRequestID())
 	}
+}
+
+func scheme(r *http.Request) string {
+	if r.TLS != nil {
+		return "https"
+	}
+	return "http"
+}
+
+// transportFor returns the upstream transport of a cluster: shared ones
+// for plaintext, one per TLS configuration otherwise (pools stay keyed by
+// address within each).
+func (p *Proxy) transportFor(cl *cluster.Cluster) *http.Transport {
+	if cl.TLS == nil {
+		if cl.Protocol == cluster.HTTP2 {
+			return p.h2
+		}
+		return p.h1
+	}
+	key := cl.TLS.Key + "|" + cl.Protocol.String()
+	if t, ok := p.tlsTransports.Load(key); ok {
+		return t.(*http.Transport)
+	}
+	var protos http.Protocols
+	if cl.Protocol == cluster.HTTP2 {
+		protos.SetHTTP2(true)
+	} else {
+		protos.SetHTTP1(true)
+	}
+	base := p.h1
+	tc := cl.TLS
+	t := &http.Transport{
+		// Dialing TLS here makes handshake failures connect failures (503),
+		// as Envoy counts them.
+		DialTLSContext: func(ctx context.Context, _, addr string) (net.Conn, error) {
+			timeout := 5 * time.Second
+			if d, ok := ctx.Value(connectTimeoutKey{}).(time.Duration); ok && d > 0 {
+				timeout = d
+			}
+			return dialTLS(ctx, addr, timeout, tc)
+		},
+		TLSClientConfig:       tc.Config,
+		MaxIdleConnsPerHost:   base.MaxIdleConnsPerHost,
+		IdleConnTimeout:       base.IdleConnTimeout,
+		DisableCompression:    true,
+		ExpectContinueTimeout: base.ExpectContinueTimeout,
+		Protocols:             &protos,
+	}
+	actual, _ := p.tlsTransports.LoadOrStore(key, t)
+	return actual.(*http.Transport)
 }
 
 // newTransports returns the shared upstream transports. They pool

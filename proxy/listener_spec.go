@@ -14,6 +14,7 @@ import (
 	tcpv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/tcp_proxy/v3"
 
 	"github.com/weft-mesh/weft/proxy/route"
+	"github.com/weft-mesh/weft/proxy/tlsctx"
 	"google.golang.org/protobuf/types/known/durationpb"
 )
 
@@ -23,6 +24,7 @@ type listenerSpec struct {
 	addr string // host:port
 	http *hcmSpec
 	tcp  *tcpSpec
+	tls  *tlsctx.Server // nil: plaintext
 	raw  *listenerv3.Listener
 }
 
@@ -93,6 +95,20 @@ func decodeListener(l *listenerv3.Listener) (*listenerSpec, error) {
 	if n := len(l.GetFilterChains()); n != 1 {
 		return nil, fmt.Errorf("filter_chains: exactly one chain is supported, got %d", n)
 	}
+	if ts := l.GetFilterChains()[0].GetTransportSocket(); ts != nil {
+		down, up, err := tlsctx.DecodeTransportSocket(ts)
+		if err != nil {
+			return nil, fmt.Errorf("filter_chains[0].transport_socket.%w", err)
+		}
+		if up != nil {
+			return nil, fmt.Errorf("filter_chains[0].transport_socket.typed_config: a listener needs a DownstreamTlsContext")
+		}
+		srv, err := tlsctx.NewServer(down)
+		if err != nil {
+			return nil, fmt.Errorf("filter_chains[0].transport_socket.typed_config.%w", err)
+		}
+		s.tls = srv
+	}
 	fs := l.GetFilterChains()[0].GetFilters()
 	if len(fs) != 1 {
 		return nil, fmt.Errorf("filter_chains[0].filters: exactly one network filter is supported, got %d", len(fs))
@@ -113,6 +129,19 @@ func decodeListener(l *listenerv3.Listener) (*listenerSpec, error) {
 			return nil, fmt.Errorf("%s.typed_config.%w", p, err)
 		}
 		s.http = hs
+		if s.tls != nil && len(s.tls.Config.NextProtos) == 0 {
+			// Envoy's defaults for an HTTP listener: h2 unless HTTP/1 only.
+			cfg := s.tls.Config.Clone()
+			switch hs.codec {
+			case hcmv3.HttpConnectionManager_HTTP1:
+				cfg.NextProtos = []string{"http/1.1"}
+			case hcmv3.HttpConnectionManager_HTTP2:
+				cfg.NextProtos = []string{"h2"}
+			default:
+				cfg.NextProtos = []string{"h2", "http/1.1"}
+			}
+			s.tls = &tlsctx.Server{Config: cfg, ALPN: cfg.NextProtos}
+		}
 	case f.GetTypedConfig().MessageIs(&tcpv3.TcpProxy{}):
 		var t tcpv3.TcpProxy
 		if err := f.GetTypedConfig().UnmarshalTo(&t); err != nil {

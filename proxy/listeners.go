@@ -87,7 +87,7 @@ func (p *Proxy) reconcileListeners(want map[string]*listenerSpec) error {
 }
 
 func sameKind(a, b *listenerSpec) bool {
-	return (a.http != nil) == (b.http != nil) && (a.http == nil || a.http.codec == b.http.codec)
+	return (a.http != nil) == (b.http != nil) && (a.http == nil || a.http.codec == b.http.codec) && (a.tls != nil) == (b.tls != nil)
 }
 
 func (ll *liveListener) serve() {

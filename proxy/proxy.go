@@ -65,7 +65,9 @@ type Proxy struct {
 	wg         sync.WaitGroup // listener goroutines
 
 	h1, h2  *http.Transport // upstream transports, pooled by endpoint address
-	h1pools sync.Map        // endpoint address → *h1Pool (fast HTTP/1.1 path)
+	h1pools sync.Map        // endpoint address (+TLS key) → *h1Pool (fast HTTP/1.1 path)
+	// tlsTransports holds one http.Transport per upstream TLS configuration.
+	tlsTransports sync.Map
 
 	ready   chan struct{}
 	readyMu sync.Once

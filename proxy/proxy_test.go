@@ -21,7 +21,7 @@ import (
 
 // startProxy runs a proxy on a bootstrap document and returns it with the
 // address of each listener.
-func startProxy(t *testing.T, doc string) (*Proxy, map[string]string) {
+func startProxy(t testing.TB, doc string) (*Proxy, map[string]string) {
 	t.Helper()
 	cfg, err := bootstrap.Parse([]byte(doc))
 	if err != nil {
@@ -299,4 +299,9 @@ func TestHTTP10ClientChunkedUpstream(t *testing.T) {
 	if !strings.HasPrefix(s, "HTTP/1.0 200 ") || strings.Contains(strings.ToLower(s), "transfer-encoding") || !strings.HasSuffix(s, "\r\n\r\npart1-part2") {
 		t.Fatalf("response to HTTP/1.0 client:\n%s", s)
 	}
+}
+
+// refuseListen is a Listen option that binds nothing (for fuzzing).
+func refuseListen(name, addr string) (net.Listener, error) {
+	return nil, fmt.Errorf("listen disabled in this test")
 }

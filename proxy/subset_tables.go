@@ -26,8 +26,32 @@ var supported = subset.NewTable(
 	}},
 	subset.Message{Type: "envoy.config.listener.v3.FilterChain", Fields: []subset.Field{
 		{Name: "filters", Note: "exactly one network filter: http_connection_manager or tcp_proxy"},
+		{Name: "transport_socket", Note: "envoy.transport_sockets.tls with a DownstreamTlsContext"},
 		{Name: "name", Note: "accepted, no effect"},
 	}},
+	subset.Message{Type: "envoy.config.core.v3.TransportSocket", Fields: []subset.Field{{Name: "name"}, {Name: "typed_config"}}},
+	subset.Message{Type: "envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext", Fields: []subset.Field{
+		{Name: "common_tls_context"}, {Name: "require_client_certificate"},
+	}},
+	subset.Message{Type: "envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext", Fields: []subset.Field{
+		{Name: "common_tls_context"}, {Name: "sni", Note: "server name sent, and checked when no SAN matcher is set"},
+	}},
+	subset.Message{Type: "envoy.extensions.transport_sockets.tls.v3.CommonTlsContext", Fields: []subset.Field{
+		{Name: "tls_certificates", Note: "PEM from filename, inline_string or inline_bytes"},
+		{Name: "validation_context", Note: "trusted_ca and match_typed_subject_alt_names"},
+		{Name: "alpn_protocols", Note: "default for HTTP listeners: h2, http/1.1"},
+		{Name: "tls_params", Note: "TLSv1_2 and TLSv1_3 bounds"},
+	}},
+	subset.Message{Type: "envoy.extensions.transport_sockets.tls.v3.TlsCertificate", Fields: []subset.Field{{Name: "certificate_chain"}, {Name: "private_key"}}},
+	subset.Message{Type: "envoy.extensions.transport_sockets.tls.v3.TlsParameters", Fields: []subset.Field{
+		{Name: "tls_minimum_protocol_version"}, {Name: "tls_maximum_protocol_version"},
+	}},
+	subset.Message{Type: "envoy.extensions.transport_sockets.tls.v3.CertificateValidationContext", Fields: []subset.Field{
+		{Name: "trusted_ca"}, {Name: "match_typed_subject_alt_names", Note: "DNS and URI SANs; exact, prefix, suffix"},
+	}},
+	subset.Message{Type: "envoy.extensions.transport_sockets.tls.v3.SubjectAltNameMatcher", Fields: []subset.Field{{Name: "san_type"}, {Name: "matcher"}}},
+	subset.Message{Type: "envoy.type.matcher.v3.StringMatcher", Fields: []subset.Field{{Name: "exact"}, {Name: "prefix"}, {Name: "suffix"}, {Name: "ignore_case"}}},
+	subset.Message{Type: "envoy.config.core.v3.DataSource", Fields: []subset.Field{{Name: "filename"}, {Name: "inline_string"}, {Name: "inline_bytes"}}},
 	subset.Message{Type: "envoy.config.listener.v3.Filter", Fields: []subset.Field{
 		{Name: "name"}, {Name: "typed_config"},
 	}},
@@ -90,6 +114,7 @@ var supported = subset.NewTable(
 		{Name: "load_balancing_policy", Note: "Envoy typed policies and weft.lb.peak_ewma"},
 		{Name: "load_assignment", Note: "static clusters"},
 		{Name: "circuit_breakers", Note: "DEFAULT priority thresholds"},
+		{Name: "transport_socket", Note: "envoy.transport_sockets.tls with an UpstreamTlsContext"},
 		{Name: "http2_protocol_options", Note: "selects h2c upstream"},
 		{Name: "typed_extension_protocol_options", Note: "envoy.extensions.upstreams.http.v3.HttpProtocolOptions explicit_http_config"},
 		{Name: "per_connection_buffer_limit_bytes", Note: "accepted, no effect"},

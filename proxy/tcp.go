@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"io"
 	"math/rand/v2"
@@ -19,7 +20,18 @@ import (
 // listener's tcp_proxy cluster. It runs on the connection's goroutine.
 func (ll *liveListener) handleTCP(c net.Conn) {
 	defer c.Close()
-	spec := ll.spec.Load().tcp
+	ls := ll.spec.Load()
+	spec := ls.tcp
+	if ls.tls != nil {
+		tc := tls.Server(c, ls.tls.Config)
+		tc.SetDeadline(time.Now().Add(tlsHandshakeTimeout))
+		if err := tc.Handshake(); err != nil {
+			ll.p.metrics.localReply(ll.name, "tls_handshake_failed")
+			return
+		}
+		tc.SetDeadline(time.Time{})
+		c = tc
+	}
 	g := ll.p.graph.Load()
 	name := spec.pick(rand.Uint64())
 	cl := g.clusters[name]
@@ -50,8 +62,7 @@ func dialCluster(ctx context.Context, cl *cluster.Cluster, info lb.PickInfo) (ne
 		cl.Stats.NoEndpoint.Add(1)
 		return nil, nil, err
 	}
-	d := net.Dialer{Timeout: cl.ConnectTimeout}
-	up, err := d.DialContext(ctx, "tcp", ep.Addr)
+	up, err := dialTLS(ctx, ep.Addr, cl.ConnectTimeout, cl.TLS)
 	if err != nil {
 		cl.Stats.ConnectFail.Add(1)
 		return nil, ep, err

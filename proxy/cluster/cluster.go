@@ -18,6 +18,7 @@ import (
 	httpv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/upstreams/http/v3"
 
 	"github.com/weft-mesh/weft/proxy/cluster/lb"
+	"github.com/weft-mesh/weft/proxy/tlsctx"
 )
 
 // Protocol is the upstream HTTP protocol of a cluster.
@@ -65,6 +66,8 @@ type Spec struct {
 	Protocol       Protocol
 	Limits         Limits
 	Policy         lb.Policy
+	// TLS is the upstream TLS of the cluster; nil: plaintext.
+	TLS *tlsctx.Client
 	// Inline holds the load_assignment of static clusters.
 	Inline *endpointv3.ClusterLoadAssignment
 }
@@ -138,6 +141,26 @@ func Decode(c *clusterv3.Cluster, clock func() time.Time) (*Spec, error) {
 			if f.v != nil {
 				*f.dst = f.v.GetValue()
 			}
+		}
+	}
+	if ts := c.GetTransportSocket(); ts != nil {
+		down, up, err := tlsctx.DecodeTransportSocket(ts)
+		if err != nil {
+			return nil, fmt.Errorf("transport_socket.%w", err)
+		}
+		if down != nil {
+			return nil, fmt.Errorf("transport_socket.typed_config: a cluster needs an UpstreamTlsContext")
+		}
+		if s.TLS, err = tlsctx.NewClient(up); err != nil {
+			return nil, fmt.Errorf("transport_socket.typed_config.%w", err)
+		}
+		if len(s.TLS.Config.NextProtos) == 0 {
+			cfg := s.TLS.Config.Clone()
+			cfg.NextProtos = []string{"http/1.1"}
+			if s.Protocol == HTTP2 {
+				cfg.NextProtos = []string{"h2"}
+			}
+			s.TLS = &tlsctx.Client{Config: cfg, Key: s.TLS.Key}
 		}
 	}
 	pol, err := lb.FromCluster(c, clock)
