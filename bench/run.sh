@@ -580,7 +580,10 @@ $(table_rows h1 direct weft haproxy nginx)
 Idle RSS of one weft process with $NCLUSTERS static clusters (one listener):
 **$idle MB** (target ≤ 20 MB: $(verdict "$idle" "<=" 20)); of which anonymous
 (heap, stacks) $(mb "${R[idle.anon]:-}") MB and file-backed (the mapped binary)
-$(mb "${R[idle.file]:-}") MB. For comparison, the two weft processes of the
+$(mb "${R[idle.file]:-}") MB. The binary's pages are shared by every weft process
+on the machine, so each extra sidecar costs about its anonymous memory; its
+proportional share (PSS) here, with one weft process mapping the binary, is
+$(mb "${R[idle.pss]:-}") MB. For comparison, the two weft processes of the
 HTTP/1.1 row (one listener and one cluster each) held $(mb "${R[h1.weft.rss_idle]:-}") MB
 together before their first request.
 
@@ -597,6 +600,17 @@ $(table_rows h2c direct weft)
 $head
 $sep
 $(table_rows grpc direct weft)
+
+## Control plane: push fan-out and registry size
+
+Go benchmarks (\`go test -run '^\$' -bench 'PushFanout|RegistryMemory' ./control/xds ./control/registry\`):
+1,000 simulated proxies hold real delta xDS streams over gRPC; one instance
+changes; the time until every proxy received its new ClusterLoadAssignment.
+The registry benchmark inserts 100,000 instances over 1,000 services.
+
+\`\`\`
+${CONTROL_BENCH:-not run}
+\`\`\`
 
 ## Notes
 
@@ -670,6 +684,7 @@ main() {
 			R[idle.rss]=$(rss_kb "${PID[weft-idle]}")
 			R[idle.anon]=$(awk '/^RssAnon:/ {print $2}' "/proc/${PID[weft-idle]}/status")
 			R[idle.file]=$(awk '/^RssFile:/ {print $2}' "/proc/${PID[weft-idle]}/status")
+			R[idle.pss]=$(awk '/^Pss:/ {print $2}' "/proc/${PID[weft-idle]}/smaps_rollup" 2>/dev/null || true)
 			log "weft idle RSS with $NCLUSTERS clusters: ${R[idle.rss]} KiB"
 		else
 			note "idle/weft: proxy with $NCLUSTERS clusters did not become ready (log: bench/out/logs/weft-idle.log)"
@@ -679,6 +694,10 @@ main() {
 		R[h2c.weft.failed]=1 R[grpc.weft.failed]=1
 	fi
 	stop backend
+
+	log "control-plane benchmarks"
+	CONTROL_BENCH=$(go test -run '^$' -bench 'PushFanout|RegistryMemory' -benchtime 5x ./control/xds ./control/registry 2>&1 |
+		grep -E '^Benchmark' || echo "control-plane benchmarks failed; run them by hand")
 
 	report >"$OUT/RESULTS.md"
 	cp "$OUT/RESULTS.md" "$RESULTS"
