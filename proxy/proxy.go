@@ -38,7 +38,10 @@ type Options struct {
 	Logger *slog.Logger
 	// Clock feeds latency estimators and timers; default time.Now.
 	Clock func() time.Time
-	// Listen opens the socket of a listener. Default: net.Listen("tcp", addr).
+	// Listen opens the socket of a listener. Default: a TCP listener with
+	// SO_REUSEPORT, as Envoy's enable_reuse_port (several sidecars on one
+	// host may serve the same upstream port, and a new process can bind
+	// before the old one lets go).
 	// Hot upgrade passes a function that returns inherited sockets first.
 	Listen func(name, addr string) (net.Listener, error)
 	// DrainTimeout bounds how long a removed listener's connections may finish; default 5s.
@@ -100,7 +103,7 @@ func New(opts Options) *Proxy {
 		opts.Clock = time.Now
 	}
 	if opts.Listen == nil {
-		opts.Listen = func(_, addr string) (net.Listener, error) { return net.Listen("tcp", addr) }
+		opts.Listen = listenReusePort
 	}
 	if opts.DrainTimeout == 0 {
 		opts.DrainTimeout = 5 * time.Second

@@ -305,3 +305,19 @@ func TestHTTP10ClientChunkedUpstream(t *testing.T) {
 func refuseListen(name, addr string) (net.Listener, error) {
 	return nil, fmt.Errorf("listen disabled in this test")
 }
+
+// TestReusePort: two proxies can serve the same listener address (two
+// replicas' sidecars sharing an upstream port), as with Envoy's
+// enable_reuse_port.
+func TestReusePort(t *testing.T) {
+	l1, err := listenReusePort("a", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l1.Close()
+	l2, err := listenReusePort("b", l1.Addr().String())
+	if err != nil {
+		t.Fatalf("second listener on %s: %v", l1.Addr(), err)
+	}
+	l2.Close()
+}

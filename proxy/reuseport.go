@@ -1,0 +1,20 @@
+package proxy
+
+import (
+	"context"
+	"net"
+	"syscall"
+)
+
+// listenReusePort opens a TCP listener with SO_REUSEPORT set (on systems
+// that have it; elsewhere a plain listener).
+func listenReusePort(_ string, addr string) (net.Listener, error) {
+	lc := net.ListenConfig{Control: func(_, _ string, c syscall.RawConn) error {
+		var serr error
+		if err := c.Control(func(fd uintptr) { serr = setReusePort(fd) }); err != nil {
+			return err
+		}
+		return serr
+	}}
+	return lc.Listen(context.Background(), "tcp", addr)
+}

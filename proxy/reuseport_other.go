@@ -1,0 +1,5 @@
+//go:build !linux
+
+package proxy
+
+func setReusePort(uintptr) error { return nil }
