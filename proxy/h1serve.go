@@ -124,13 +124,27 @@ func (ll *liveListener) serveConn(c net.Conn) {
 		hc.ll, hc.conn, hc.rd = nil, nil, nil
 		h1Conns.Put(hc)
 	}()
+	// The idle timeout is enforced with a read deadline that is refreshed
+	// only when less than half of it is left, so that most requests cost no
+	// deadline updates; a request body may therefore be read for at least
+	// half the idle timeout (default 1h) before the connection is cut.
+	var deadline time.Time
+	if spec.headersTimeout > 0 {
+		c.SetReadDeadline(time.Time{}) // the sniffing deadline
+	}
 	for {
 		spec = ll.spec.Load().http
 		if spec == nil || ll.closed.Load() {
 			return
 		}
-		if hc.rd.Buffered() == 0 && spec.idleTimeout > 0 {
-			c.SetReadDeadline(time.Now().Add(spec.idleTimeout))
+		if spec.idleTimeout > 0 {
+			if now := time.Now(); deadline.IsZero() || deadline.Sub(now) < spec.idleTimeout/2 {
+				deadline = now.Add(spec.idleTimeout)
+				c.SetReadDeadline(deadline)
+			}
+		} else if !deadline.IsZero() {
+			deadline = time.Time{}
+			c.SetReadDeadline(deadline)
 		}
 		state.Store(0)
 		if ll.closed.Load() {
@@ -149,7 +163,6 @@ func (ll *liveListener) serveConn(c net.Conn) {
 			}
 			return
 		}
-		c.SetReadDeadline(time.Time{})
 		if !hc.serveRequest(spec) {
 			return
 		}
