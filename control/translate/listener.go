@@ -2,6 +2,7 @@ package translate
 
 import (
 	"fmt"
+	"net"
 	"slices"
 	"strconv"
 	"strings"
@@ -195,6 +196,15 @@ func (t *translator) gateway() {
 		byPort[int32(l.Port)] = append(byPort[int32(l.Port)], l)
 	}
 	slices.Sort(ports)
+	// The Gateway's first IPAddress address, if any, is where it listens
+	// (127.0.0.1 keeps a local demo off the network); else every address.
+	bind := "0.0.0.0"
+	for _, a := range gw.Gateway().Addresses {
+		if (a.Type == nil || *a.Type == gwv1.IPAddressType) && net.ParseIP(a.Value) != nil {
+			bind = a.Value
+			break
+		}
+	}
 	for _, port := range ports {
 		ls := byPort[port]
 		par := parent{gateway: true, ns: gw.Namespace, name: gw.Name, port: port, sections: map[string]bool{}}
@@ -205,7 +215,7 @@ func (t *translator) gateway() {
 		switch ls[0].Protocol {
 		case gwv1.HTTPProtocolType:
 			t.routes = append(t.routes, t.gatewayRoutes(name, par, ls))
-			t.listener(name, "0.0.0.0", uint16(port), corev3.TrafficDirection_INBOUND, hcm(name, name))
+			t.listener(name, bind, uint16(port), corev3.TrafficDirection_INBOUND, hcm(name, name))
 		case gwv1.TCPProtocolType:
 			var targets []tcpTarget
 			for _, o := range t.in.Resources.tcpRoutes {
@@ -217,7 +227,7 @@ func (t *translator) gateway() {
 				}
 			}
 			if len(targets) > 0 {
-				t.listener(name, "0.0.0.0", uint16(port), corev3.TrafficDirection_INBOUND, tcpProxy(name, targets))
+				t.listener(name, bind, uint16(port), corev3.TrafficDirection_INBOUND, tcpProxy(name, targets))
 			}
 		}
 		// HTTPS, TLS and UDP listeners need certificates (SDS) or UDP
