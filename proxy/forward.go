@@ -94,6 +94,18 @@ func (f *forwarder) serve(w http.ResponseWriter, r *http.Request) {
 		out.URL.Scheme = "https"
 	}
 	info := routeHash(f.rt, &rreq)
+	if ov := cl.AdmitRequest(); ov != cluster.OverflowNone {
+		w.Header().Set("X-Weft-Overflow", string(ov))
+		f.h.localReply(w, http.StatusServiceUnavailable, reasonOverflow)
+		return
+	}
+	defer cl.ReleaseRequest()
+	retryHeld := false
+	defer func() {
+		if retryHeld {
+			cl.ReleaseRetry()
+		}
+	}()
 	var tried [4]*cluster.Endpoint
 	for attempt := 0; ; attempt++ {
 		ep, err := pickAvoiding(cl, info, tried[:min(attempt, len(tried))])
@@ -116,9 +128,11 @@ func (f *forwarder) serve(w http.ResponseWriter, r *http.Request) {
 			tryCtx, tryCancel = context.WithTimeout(ctx, pol.PerTryTimeout)
 		}
 		ticket := ep.Load.Start()
-		cl.Stats.Active.Add(1)
 		resp, err := transport.RoundTrip(out.WithContext(tryCtx))
-		cl.Stats.Active.Add(-1)
+		if retryHeld {
+			cl.ReleaseRetry()
+			retryHeld = false
+		}
 		if err != nil {
 			tryCancel()
 			clientGone := r.Context().Err() != nil
@@ -135,7 +149,9 @@ func (f *forwarder) serve(w http.ResponseWriter, r *http.Request) {
 				cl.Stats.Timeouts.Add(1)
 			}
 			retriable := reason != reasonTimeout || tryCtx.Err() != nil && ctx.Err() == nil
-			if attempt+1 < attempts && retriable && pol.RetriableReset(reason == reasonConnectFail, false, reason != reasonConnectFail) && ctx.Err() == nil {
+			if attempt+1 < attempts && retriable && pol.RetriableReset(reason == reasonConnectFail, false, reason != reasonConnectFail) && ctx.Err() == nil &&
+				cl.AdmitRetry() == cluster.OverflowNone {
+				retryHeld = true
 				cl.Stats.Retries.Add(1)
 				if !sleepCtx(ctx, backoff(pol, attempt)) {
 					f.h.localReply(w, http.StatusGatewayTimeout, reasonTimeout)
@@ -148,7 +164,8 @@ func (f *forwarder) serve(w http.ResponseWriter, r *http.Request) {
 		}
 		failed := resp.StatusCode >= 500
 		ep.Load.Done(ticket, failed)
-		if attempt+1 < attempts && pol.RetriableStatus(resp.StatusCode) && ctx.Err() == nil {
+		if attempt+1 < attempts && pol.RetriableStatus(resp.StatusCode) && ctx.Err() == nil && cl.AdmitRetry() == cluster.OverflowNone {
+			retryHeld = true
 			io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 			resp.Body.Close()
 			tryCancel()

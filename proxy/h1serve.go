@@ -42,7 +42,8 @@ type h1Conn struct {
 	resp   http1.ResponseHead
 	wbuf   []byte
 	ridb   [36]byte
-	secure bool // the client connection is TLS
+	secure bool   // the client connection is TLS
+	extra  []byte // one extra header line for the next local reply
 }
 
 // tlsHandshakeTimeout bounds a downstream TLS handshake.
@@ -262,8 +263,18 @@ func (hc *h1Conn) forward(spec *hcmSpec, rt *route.Route, clu *cluster.Cluster, 
 	if rt.Timeout > 0 {
 		deadline = time.Now().Add(rt.Timeout)
 	}
+	if ov := clu.AdmitRequest(); ov != cluster.OverflowNone {
+		return hc.overflow(ov, buffered && !clientClose)
+	}
+	defer clu.ReleaseRequest()
 	var tried [4]*cluster.Endpoint
 	stale := 0
+	retryHeld := false // a retry slot (max_retries / budget) is held for this attempt
+	defer func() {
+		if retryHeld {
+			clu.ReleaseRetry()
+		}
+	}()
 	for attempt := 0; ; attempt++ {
 		ep, err := pickAvoiding(clu, info, tried[:min(attempt, len(tried))])
 		if err != nil {
@@ -281,10 +292,16 @@ func (hc *h1Conn) forward(spec *hcmSpec, rt *route.Route, clu *cluster.Cluster, 
 			}
 		}
 		ticket := ep.Load.Start()
-		clu.Stats.Active.Add(1)
 		uc, status, reason, sent := hc.exchange(p, ep, clu, tryDeadline, body, buffered, bl, chunked)
-		clu.Stats.Active.Add(-1)
+		if retryHeld {
+			clu.ReleaseRetry()
+			retryHeld = false
+		}
 		if uc == nil { // no response head
+			if reason == reasonOverflow {
+				ep.Load.Done(ticket, false) // the limit is ours, not the endpoint's
+				return hc.reply(status, reason, buffered && !clientClose)
+			}
 			ep.Load.Done(ticket, reason != "stale" && reason != reasonDownstream)
 			if reason == reasonDownstream {
 				p.metrics.localReply(hc.ll.name, reasonDownstream)
@@ -306,7 +323,8 @@ func (hc *h1Conn) forward(spec *hcmSpec, rt *route.Route, clu *cluster.Cluster, 
 			}
 			overall := !deadline.IsZero() && !time.Now().Before(deadline)
 			if attempt+1 < attempts && !overall && (reason != reasonTimeout || pol.PerTryTimeout > 0) &&
-				pol.RetriableReset(reason == reasonConnectFail, false, sent) {
+				pol.RetriableReset(reason == reasonConnectFail, false, sent) && clu.AdmitRetry() == cluster.OverflowNone {
+				retryHeld = true
 				clu.Stats.Retries.Add(1)
 				time.Sleep(backoff(pol, attempt))
 				continue
@@ -315,7 +333,9 @@ func (hc *h1Conn) forward(spec *hcmSpec, rt *route.Route, clu *cluster.Cluster, 
 		}
 		resp := &hc.resp
 		ep.Load.Done(ticket, resp.Status >= 500)
-		if attempt+1 < attempts && pol.RetriableStatus(resp.Status) && (deadline.IsZero() || time.Now().Before(deadline)) {
+		if attempt+1 < attempts && pol.RetriableStatus(resp.Status) && (deadline.IsZero() || time.Now().Before(deadline)) &&
+			clu.AdmitRetry() == cluster.OverflowNone {
+			retryHeld = true
 			rl, rch, reof := resp.BodyFraming()
 			if _, err := uc.rd.CopyBody(io.Discard, rl, rch, reof); err == nil && !resp.Close && !reof {
 				uc.conn.SetDeadline(time.Time{})
@@ -338,7 +358,11 @@ func (hc *h1Conn) forward(spec *hcmSpec, rt *route.Route, clu *cluster.Cluster, 
 // closed before answering), and whether the request was fully sent.
 func (hc *h1Conn) exchange(p *Proxy, ep *cluster.Endpoint, clu *cluster.Cluster, deadline time.Time, body []byte, buffered bool, bl int64, chunked bool) (*upConn, int, string, bool) {
 	req := &hc.req
-	uc, err := p.h1PoolFor(ep.Addr, clu.TLS).get(contextBackground, clu.ConnectTimeout, time.Now())
+	uc, err := p.h1PoolFor(ep.Addr, clu.TLS).get(contextBackground, clu, time.Now())
+	if errors.Is(err, errConnLimit) {
+		hc.extra = append(hc.extra[:0], "x-weft-overflow: max_connections"...)
+		return nil, http.StatusServiceUnavailable, reasonOverflow, false
+	}
 	if err != nil {
 		return nil, http.StatusServiceUnavailable, reasonConnectFail, false
 	}
@@ -536,6 +560,15 @@ func (hc *h1Conn) scheme() string {
 	return "http"
 }
 
+// overflow answers a request refused by a circuit breaker: 503 with the
+// limit in x-weft-overflow, as Envoy's x-envoy-overloaded.
+func (hc *h1Conn) overflow(ov cluster.Overflow, keep bool) bool {
+	hc.req.Close = !keep
+	hc.extra = append(hc.extra[:0], "x-weft-overflow: "...)
+	hc.extra = append(hc.extra, ov...)
+	return hc.reply(http.StatusServiceUnavailable, reasonOverflow, keep)
+}
+
 // reply writes a local reply with the reason in x-weft-reason.
 func (hc *h1Conn) reply(status int, reason string, keep bool) bool {
 	hc.ll.p.metrics.localReply(hc.ll.name, reason)
@@ -546,6 +579,11 @@ func (hc *h1Conn) reply(status int, reason string, keep bool) bool {
 	b = append(b, http.StatusText(status)...)
 	b = append(b, "\r\ncontent-type: text/plain\r\nx-weft-reason: "...)
 	b = append(b, reason...)
+	if len(hc.extra) > 0 {
+		b = append(b, "\r\n"...)
+		b = append(b, hc.extra...)
+		hc.extra = hc.extra[:0]
+	}
 	b = append(b, "\r\ncontent-length: "...)
 	b = strconv.AppendInt(b, int64(len(reason)+1), 10)
 	if !keep {

@@ -3,11 +3,13 @@ package proxy
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"net"
 	"sync"
 	"time"
 
+	"github.com/weft-mesh/weft/proxy/cluster"
 	"github.com/weft-mesh/weft/proxy/http1"
 	"github.com/weft-mesh/weft/proxy/tlsctx"
 )
@@ -16,6 +18,7 @@ import (
 // It is owned by one request at a time.
 type upConn struct {
 	conn   net.Conn
+	owner  *cluster.Cluster // the cluster whose connection limit it counts against
 	rd     *http1.Reader
 	pool   *h1Pool
 	reused bool
@@ -50,8 +53,12 @@ func (p *Proxy) h1PoolFor(addr string, tc *tlsctx.Client) *h1Pool {
 	return v.(*h1Pool)
 }
 
-// get returns an idle connection, or dials a new one within timeout.
-func (hp *h1Pool) get(ctx context.Context, timeout time.Duration, now time.Time) (*upConn, error) {
+// errConnLimit: the cluster has max_connections open.
+var errConnLimit = errors.New("circuit breaker: max_connections")
+
+// get returns an idle connection, or dials a new one within the cluster's
+// connect timeout and connection limit.
+func (hp *h1Pool) get(ctx context.Context, clu *cluster.Cluster, now time.Time) (*upConn, error) {
 	hp.mu.Lock()
 	for n := len(hp.idle); n > 0; n = len(hp.idle) {
 		uc := hp.idle[n-1]
@@ -65,11 +72,15 @@ func (hp *h1Pool) get(ctx context.Context, timeout time.Duration, now time.Time)
 		uc.close()
 	}
 	hp.mu.Unlock()
-	c, err := dialTLS(ctx, hp.addr, timeout, hp.tls)
+	if clu.AdmitConnection() != cluster.OverflowNone {
+		return nil, errConnLimit
+	}
+	c, err := dialTLS(ctx, hp.addr, clu.ConnectTimeout, hp.tls)
 	if err != nil {
+		clu.ReleaseConnection()
 		return nil, err
 	}
-	return &upConn{conn: c, rd: http1.NewReader(c, 0), pool: hp}, nil
+	return &upConn{conn: c, rd: http1.NewReader(c, 0), pool: hp, owner: clu}, nil
 }
 
 // dialTLS connects to addr within timeout and, with tc, completes a TLS
@@ -123,6 +134,10 @@ func (uc *upConn) put(now time.Time) {
 func (uc *upConn) close() {
 	uc.conn.Close()
 	uc.rd.Release()
+	if uc.owner != nil {
+		uc.owner.ReleaseConnection()
+		uc.owner = nil
+	}
 }
 
 // closeIdle closes every idle connection of every pool (shutdown).

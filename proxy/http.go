@@ -66,6 +66,7 @@ const (
 	reasonReset         = "upstream_reset"      // UR
 	reasonTimeout       = "upstream_timeout"    // UT
 	reasonDownstream    = "downstream_cancel"   // DC
+	reasonOverflow      = "overflow"            // UO: a circuit breaker refused it
 	reasonUpgradeDenied = "upgrade_denied"
 )
 

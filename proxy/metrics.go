@@ -55,10 +55,10 @@ func (p *Proxy) WritePrometheus(w io.Writer) error {
 	m := p.metrics
 	fmt.Fprintf(w, "# TYPE weft_config_updates_total counter\nweft_config_updates_total %d\n", m.updates.Load())
 	p.mu.Lock()
-	stats := make(map[string][6]uint64, len(p.stats))
+	stats := make(map[string][8]uint64, len(p.stats))
 	classes := make(map[string][6]uint64, len(p.stats))
 	for name, s := range p.stats {
-		stats[name] = [6]uint64{s.Requests.Load(), s.Retries.Load(), s.NoEndpoint.Load(), s.ConnectFail.Load(), s.Timeouts.Load(), uint64(s.Active.Load())}
+		stats[name] = [8]uint64{s.Requests.Load(), s.Retries.Load(), s.NoEndpoint.Load(), s.ConnectFail.Load(), s.Timeouts.Load(), uint64(s.Active.Load()), s.Overflows.Load(), s.RetryOverflows.Load()}
 		var c [6]uint64
 		for i := range c {
 			c[i] = s.Responses[i].Load()
@@ -69,7 +69,7 @@ func (p *Proxy) WritePrometheus(w io.Writer) error {
 	p.mu.Unlock()
 	fmt.Fprintf(w, "# TYPE weft_config_version gauge\nweft_config_version %d\n", version)
 	names := sortedNames(stats)
-	for i, metric := range []string{"weft_cluster_upstream_requests_total", "weft_cluster_retries_total", "weft_cluster_no_healthy_endpoint_total", "weft_cluster_connect_failures_total", "weft_cluster_timeouts_total", "weft_cluster_active_requests"} {
+	for i, metric := range []string{"weft_cluster_upstream_requests_total", "weft_cluster_retries_total", "weft_cluster_no_healthy_endpoint_total", "weft_cluster_connect_failures_total", "weft_cluster_timeouts_total", "weft_cluster_active_requests", "weft_cluster_overflows_total", "weft_cluster_retry_overflows_total"} {
 		kind := "counter"
 		if i == 5 {
 			kind = "gauge"

@@ -125,7 +125,11 @@ var supported = subset.NewTable(
 	subset.Message{Type: "envoy.config.cluster.v3.Cluster.EdsClusterConfig", Fields: []subset.Field{{Name: "eds_config"}, {Name: "service_name"}}},
 	subset.Message{Type: "envoy.config.cluster.v3.CircuitBreakers", Fields: []subset.Field{{Name: "thresholds"}}},
 	subset.Message{Type: "envoy.config.cluster.v3.CircuitBreakers.Thresholds", Fields: []subset.Field{
-		{Name: "priority"}, {Name: "max_connections"}, {Name: "max_pending_requests"}, {Name: "max_requests"}, {Name: "max_retries"},
+		{Name: "priority"}, {Name: "max_connections"}, {Name: "max_pending_requests", Note: "accepted; weft does not queue requests for connections"}, {Name: "max_requests"}, {Name: "max_retries"},
+		{Name: "retry_budget", Note: "budget_percent (20) and min_retry_concurrency (3); replaces max_retries"},
+	}},
+	subset.Message{Type: "envoy.config.cluster.v3.CircuitBreakers.Thresholds.RetryBudget", Fields: []subset.Field{
+		{Name: "budget_percent"}, {Name: "min_retry_concurrency"},
 	}},
 	// Load-balancing settings are checked by proxy/cluster/lb.
 	subset.Message{Type: "envoy.config.cluster.v3.Cluster.RingHashLbConfig", Any: true},

@@ -39,6 +39,11 @@ func (ll *liveListener) handleTCP(c net.Conn) {
 		ll.p.metrics.localReply(ll.name, "no_cluster")
 		return
 	}
+	if ov := cl.AdmitConnection(); ov != cluster.OverflowNone {
+		ll.p.metrics.localReply(ll.name, reasonOverflow)
+		return
+	}
+	defer cl.ReleaseConnection()
 	up, ep, err := dialCluster(context.Background(), cl, lb.PickInfo{})
 	if err != nil {
 		ll.p.log.Debug("tcp upstream failed", "listener", ll.name, "cluster", name, "err", err)
@@ -46,8 +51,6 @@ func (ll *liveListener) handleTCP(c net.Conn) {
 	}
 	defer up.Close()
 	t := ep.Load.Start()
-	cl.Stats.Active.Add(1)
-	defer cl.Stats.Active.Add(-1)
 	in, out := splice(c, up, spec.idle)
 	ep.Load.Done(t, false)
 	ll.p.metrics.tcpBytes(name, in, out)

@@ -16,6 +16,7 @@ import (
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
 	httpv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/upstreams/http/v3"
+	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	"github.com/weft-mesh/weft/proxy/cluster/lb"
 	"github.com/weft-mesh/weft/proxy/tlsctx"
@@ -47,9 +48,12 @@ const (
 )
 
 // Limits are the circuit-breaker thresholds of the default priority
-// (Envoy defaults: 1024 each, retries 3).
+// (Envoy defaults: 1024 each, retries 3), and the retry budget.
 type Limits struct {
 	MaxConnections, MaxPendingRequests, MaxRequests, MaxRetries uint32
+	// Budget, when set, replaces MaxRetries: retries in flight may be at
+	// most max(MinRetryConcurrency, BudgetPercent% of active requests).
+	Budget *RetryBudget
 }
 
 // HTTP2ProtocolOptionsType is the key of typed_extension_protocol_options
@@ -119,7 +123,7 @@ func Decode(c *clusterv3.Cluster, clock func() time.Time) (*Spec, error) {
 			return nil, fmt.Errorf("typed_extension_protocol_options[%q]: only explicit_http_config is supported", HTTP2ProtocolOptionsType)
 		}
 	}
-	s.Limits = Limits{1024, 1024, 1024, 3}
+	s.Limits = Limits{MaxConnections: 1024, MaxPendingRequests: 1024, MaxRequests: 1024, MaxRetries: 3}
 	for i, th := range c.GetCircuitBreakers().GetThresholds() {
 		if th.GetPriority() != corev3.RoutingPriority_DEFAULT {
 			continue
@@ -127,7 +131,7 @@ func Decode(c *clusterv3.Cluster, clock func() time.Time) (*Spec, error) {
 		p := fmt.Sprintf("circuit_breakers.thresholds[%d]", i)
 		for _, f := range []struct {
 			name string
-			v    interface{ GetValue() uint32 }
+			v    *wrapperspb.UInt32Value
 			dst  *uint32
 		}{
 			{"max_connections", th.GetMaxConnections(), &s.Limits.MaxConnections},
@@ -141,6 +145,13 @@ func Decode(c *clusterv3.Cluster, clock func() time.Time) (*Spec, error) {
 			if f.v != nil {
 				*f.dst = f.v.GetValue()
 			}
+		}
+		if rb := th.GetRetryBudget(); rb != nil {
+			b, err := decodeRetryBudget(rb)
+			if err != nil {
+				return nil, fmt.Errorf("%s.retry_budget.%w", p, err)
+			}
+			s.Limits.Budget = b
 		}
 	}
 	if ts := c.GetTransportSocket(); ts != nil {
@@ -254,7 +265,11 @@ type Cluster struct {
 // Stats are per-cluster counters, kept across rebuilds. Safe for concurrent use.
 type Stats struct {
 	Requests, Retries, NoEndpoint, ConnectFail, Timeouts atomic.Uint64
-	Active                                               atomic.Int64
+	// Overflows counts requests refused by a circuit breaker (requests or
+	// connections); RetryOverflows retries not made because of the retry
+	// limit or budget.
+	Overflows, RetryOverflows          atomic.Uint64
+	Active, ActiveRetries, Connections atomic.Int64
 	// Responses counts upstream responses by status class: [1] 1xx … [5] 5xx.
 	Responses [6]atomic.Uint64
 }
