@@ -38,6 +38,19 @@ func (f *forwarder) serve(w http.ResponseWriter, r *http.Request) {
 		f.h.localReply(w, http.StatusServiceUnavailable, reasonNoCluster)
 		return
 	}
+	if act := faultAction(f.spec, f.rt, route.HTTPHeader(r.Header), cl.Name); act.Delay > 0 || act.AbortStatus > 0 {
+		if act.Delay > 0 && !sleepCtx(r.Context(), act.Delay) {
+			return
+		}
+		if act.AbortStatus > 0 {
+			if act.GRPCStatus >= 0 {
+				writeGRPCAbort(w, act.GRPCStatus)
+				return
+			}
+			f.h.localReply(w, act.AbortStatus, reasonFaultAbort)
+			return
+		}
+	}
 	ctx := r.Context()
 	if d := f.rt.Timeout; d > 0 {
 		var cancel context.CancelFunc
@@ -74,11 +87,16 @@ func (f *forwarder) serve(w http.ResponseWriter, r *http.Request) {
 	pol := f.rt.Retry
 	attempts := 1
 	var replay *bytes.Buffer
-	if pol != nil && pol.NumRetries > 0 && upgrade == "" {
+	retries := 0
+	if pol != nil && upgrade == "" {
+		retries = int(pol.NumRetries)
+	}
+	if (retries > 0 || len(f.rt.Mirrors) > 0) && upgrade == "" {
 		switch {
 		case out.Body == nil:
-			attempts += int(pol.NumRetries)
+			attempts += retries
 		case r.ContentLength > 0 && r.ContentLength <= maxReplayBody:
+			// Buffered so that it can be replayed (retries) or copied (mirrors).
 			replay = replayBufs.Get().(*bytes.Buffer)
 			replay.Reset()
 			defer replayBufs.Put(replay)
@@ -86,7 +104,18 @@ func (f *forwarder) serve(w http.ResponseWriter, r *http.Request) {
 				f.h.localReply(w, http.StatusBadRequest, reasonDownstream)
 				return
 			}
-			attempts += int(pol.NumRetries)
+			attempts += retries
+		}
+	}
+	if len(f.rt.Mirrors) > 0 && (out.Body == nil || replay != nil) {
+		var body []byte
+		if replay != nil {
+			body = replay.Bytes()
+		}
+		for _, m := range f.rt.Mirrors {
+			if m.Hit(rand.Uint64()) {
+				p.mirrorHTTP(m.Cluster, out, body)
+			}
 		}
 	}
 	transport := p.transportFor(cl)

@@ -212,6 +212,18 @@ func (hc *h1Conn) serveRequest(spec *hcmSpec) bool {
 	if clu == nil {
 		return hc.reply(http.StatusServiceUnavailable, reasonNoCluster, keep)
 	}
+	if act := faultAction(spec, rt, h1Headers{req}, clu.Name); act.Delay > 0 || act.AbortStatus > 0 {
+		if act.Delay > 0 {
+			time.Sleep(act.Delay)
+		}
+		if act.AbortStatus > 0 {
+			if act.GRPCStatus >= 0 {
+				hc.extra = append(hc.extra[:0], "grpc-status: "...)
+				hc.extra = strconv.AppendInt(hc.extra, int64(act.GRPCStatus), 10)
+			}
+			return hc.reply(act.AbortStatus, reasonFaultAbort, keep)
+		}
+	}
 	if clu.Protocol == cluster.HTTP2 || req.Minor == 0 {
 		// HTTP/2 upstreams, and HTTP/1.0 clients (which cannot take chunked
 		// responses), go through the general forwarder.
@@ -262,6 +274,9 @@ func (hc *h1Conn) forward(spec *hcmSpec, rt *route.Route, clu *cluster.Cluster, 
 	var deadline time.Time
 	if rt.Timeout > 0 {
 		deadline = time.Now().Add(rt.Timeout)
+	}
+	if len(rt.Mirrors) > 0 && buffered {
+		hc.mirror(rt, body)
 	}
 	if ov := clu.AdmitRequest(); ov != cluster.OverflowNone {
 		return hc.overflow(ov, buffered && !clientClose)
@@ -558,6 +573,24 @@ func (hc *h1Conn) scheme() string {
 		return "https"
 	}
 	return "http"
+}
+
+// mirror sends copies of the current (edited) request to the route's
+// mirror clusters, with the host suffixed "-shadow".
+func (hc *h1Conn) mirror(rt *route.Route, body []byte) {
+	req := &hc.req
+	for _, m := range rt.Mirrors {
+		if !m.Hit(rand.Uint64()) {
+			continue
+		}
+		host, _ := req.Get("host")
+		orig := string(host)
+		req.Set("host", shadowHost(orig))
+		raw := http1.AppendRequestHead(nil, req)
+		raw = append(raw, body...)
+		req.Set("host", orig)
+		hc.ll.p.mirrorRaw(m.Cluster, string(req.Method), raw)
+	}
 }
 
 // overflow answers a request refused by a circuit breaker: 503 with the

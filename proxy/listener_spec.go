@@ -9,10 +9,12 @@ import (
 	"time"
 
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
+	faultv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/fault/v3"
 	routerv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/router/v3"
 	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
 	tcpv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/tcp_proxy/v3"
 
+	"github.com/weft-mesh/weft/proxy/filter/fault"
 	"github.com/weft-mesh/weft/proxy/route"
 	"github.com/weft-mesh/weft/proxy/tlsctx"
 	"google.golang.org/protobuf/types/known/durationpb"
@@ -47,6 +49,7 @@ type hcmSpec struct {
 	headersTimeout    time.Duration
 	idleTimeout       time.Duration
 	maxHeaderBytes    int
+	fault             *fault.Fault // the fault filter's own config; nil: not in the chain or empty
 }
 
 // tcpSpec is the decoded tcp_proxy.
@@ -203,6 +206,12 @@ func decodeHCM(h *hcmv3.HttpConnectionManager) (*hcmSpec, error) {
 		case isRouter && i == len(fs)-1:
 		case isRouter:
 			return nil, fmt.Errorf("http_filters[%d]: the router must be the last filter", i)
+		case f.GetTypedConfig().MessageIs(&faultv3.HTTPFault{}):
+			fc, err := fault.DecodeAny(f.GetTypedConfig())
+			if err != nil {
+				return nil, fmt.Errorf("http_filters[%d].typed_config: %w", i, err)
+			}
+			s.fault = fc
 		default:
 			return nil, fmt.Errorf("http_filters[%d]: filter %q unsupported by weft", i, f.GetName())
 		}

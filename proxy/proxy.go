@@ -71,6 +71,7 @@ type Proxy struct {
 	h1pools sync.Map        // endpoint address (+TLS key) → *h1Pool (fast HTTP/1.1 path)
 	// tlsTransports holds one http.Transport per upstream TLS configuration.
 	tlsTransports sync.Map
+	mirrors       chan struct{} // slots for mirrored requests in flight
 
 	ready   chan struct{}
 	readyMu sync.Once
@@ -126,6 +127,7 @@ func New(opts Options) *Proxy {
 	}
 	p.metrics = newMetrics()
 	p.h1, p.h2 = newTransports()
+	p.mirrors = make(chan struct{}, mirrorSlots)
 	p.graph.Store(&graph{routes: map[string]*route.Table{}, clusters: map[string]*cluster.Cluster{}})
 	return p
 }

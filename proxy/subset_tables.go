@@ -60,7 +60,7 @@ var supported = subset.NewTable(
 		{Name: "stat_prefix", Note: "labels metrics"},
 		{Name: "rds", Note: "route_config_name over ADS"},
 		{Name: "route_config", Note: "inline RouteConfiguration"},
-		{Name: "http_filters", Note: "must end with envoy.filters.http.router; no other filter yet"},
+		{Name: "http_filters", Note: "envoy.filters.http.fault (optional), then envoy.filters.http.router last"},
 		{Name: "use_remote_address", Note: "append the peer address to x-forwarded-for, set x-forwarded-proto"},
 		{Name: "xff_num_trusted_hops"},
 		{Name: "generate_request_id", Note: "default true: x-request-id set when absent"},
@@ -87,6 +87,8 @@ var supported = subset.NewTable(
 	subset.Message{Type: "envoy.extensions.filters.network.http_connection_manager.v3.HttpFilter", Fields: []subset.Field{
 		{Name: "name"}, {Name: "typed_config"},
 	}},
+	// The fault filter's config is checked field by field by proxy/filter/fault.
+	subset.Message{Type: "envoy.extensions.filters.http.fault.v3.HTTPFault", Any: true},
 	subset.Message{Type: "envoy.extensions.filters.http.router.v3.Router", Fields: []subset.Field{
 		{Name: "suppress_envoy_headers", Note: "accepted; weft sets no x-envoy headers"},
 	}},

@@ -78,6 +78,11 @@ func TestDecode(t *testing.T) {
 			wantErr: []string{`f.yaml: document 2 (HTTPRoute default/catalog): spec.rules[0].backendRefs[1].wieght: unknown field (did you mean "weight"?)`},
 		},
 		{
+			name:    "workload build unknown field",
+			in:      "apiVersion: weft.dev/v1alpha1\nkind: Workload\nmetadata: {name: a}\nspec: {build: {golang: ./a}}\n",
+			wantErr: []string{`f.yaml: document 1 (Workload default/a): spec.build.golang: unknown field`},
+		},
+		{
 			name:    "case-sensitive field names",
 			in:      "apiVersion: weft.dev/v1alpha1\nkind: Service\nmetadata: {name: a}\nspec: {Ports: [{port: 80}]}\n",
 			wantErr: []string{`f.yaml: document 1 (Service default/a): spec.Ports: unknown field (did you mean "ports"?)`},

@@ -87,6 +87,17 @@ func TestValidate(t *testing.T) {
 				`spec.upstreams[1].port: local port 9001 is already used by spec.upstreams[0]`,
 			},
 		},
+		{name: "workload build ok", in: svcA + "---\n" + wlHead + "  build: {go: ./cmd/a}\n  args: [--v]\n"},
+		{
+			name: "workload build errors",
+			in:   svcA + "---\n" + wlHead + "  build: {go: \"\"}\n  command: [app]\n",
+			wantErr: []string{
+				`spec.build.go: required: the Go package to build (e.g. "./cmd/app")`,
+				`spec.command: set either command or build, not both`,
+			},
+		},
+		{name: "workload build flag", in: svcA + "---\n" + wlHead + "  build: {go: -toolexec}\n", wantErr: []string{`spec.build.go: must be a Go package path, got "-toolexec"`}},
+		{name: "workload args without program", in: svcA + "---\n" + wlHead + "  args: [x]\n", wantErr: []string{`spec.args: needs command or build`}},
 		{name: "readiness needs one probe", in: svcA + "---\n" + wlHead + "  readiness: {period: 1s}\n", wantErr: []string{`spec.readiness: set httpPath or tcp: true`}},
 		{name: "readiness not both", in: svcA + "---\n" + wlHead + "  readiness: {tcp: true, httpPath: /x}\n", wantErr: []string{`spec.readiness: set either httpPath or tcp, not both`}},
 		{

@@ -60,6 +60,30 @@ func (v *validator) workload(s *v1alpha1.WorkloadSpec) {
 	if len(s.Command) > 0 && s.Command[0] == "" {
 		v.errf("spec.command[0]", "the program must not be empty")
 	}
+	for i, a := range s.Command {
+		if strings.ContainsRune(a, 0) {
+			v.errf("spec.command["+strconv.Itoa(i)+"]", "must not contain NUL")
+		}
+	}
+	if b := s.Build; b != nil {
+		switch {
+		case b.Go == "":
+			v.errf("spec.build.go", "required: the Go package to build (e.g. \"./cmd/app\")")
+		case strings.ContainsRune(b.Go, 0) || strings.HasPrefix(b.Go, "-"):
+			v.errf("spec.build.go", "must be a Go package path, got %q", b.Go)
+		}
+		if len(s.Command) > 0 {
+			v.errf("spec.command", "set either command or build, not both (the built binary is the program; put its arguments in args)")
+		}
+	}
+	for i, a := range s.Args {
+		if strings.ContainsRune(a, 0) {
+			v.errf("spec.args["+strconv.Itoa(i)+"]", "must not contain NUL")
+		}
+	}
+	if len(s.Args) > 0 && len(s.Command) == 0 && s.Build == nil {
+		v.errf("spec.args", "needs command or build: there is no program to pass arguments to")
+	}
 	envNames := map[string]int{}
 	for i, e := range s.Env {
 		path := "spec.env[" + strconv.Itoa(i) + "].name"

@@ -2,6 +2,8 @@ package route
 
 import (
 	"regexp"
+
+	"github.com/weft-mesh/weft/proxy/filter/fault"
 	"slices"
 	"strconv"
 	"strings"
@@ -45,6 +47,8 @@ type Route struct {
 	ResponseHeaders  *HeaderMutation   // response_headers_to_add/remove of route, vhost and config
 	Redirect         *Redirect         // ActionRedirect
 	DirectResponse   *DirectResponse   // ActionDirect
+	Fault            *fault.Fault      // typed_per_filter_config of the fault filter (route, else virtual host); nil: the listener's
+	Mirrors          []Mirror          // request_mirror_policies
 	match            routeMatch
 	totalWeight      uint64
 	prefixRewrite    string

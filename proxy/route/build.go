@@ -180,7 +180,11 @@ func (t *Table) addDomain(d string, vh *virtualHost, path string) error {
 
 func (b *builder) virtualHost(vhc *routev3.VirtualHost, p string) (*virtualHost, error) {
 	if err := checkFields(vhc, p, "name", "domains", "routes", "request_headers_to_add", "request_headers_to_remove",
-		"response_headers_to_add", "response_headers_to_remove", "retry_policy", "metadata"); err != nil {
+		"response_headers_to_add", "response_headers_to_remove", "retry_policy", "metadata", "typed_per_filter_config"); err != nil {
+		return nil, err
+	}
+	vhFault, err := perFilterFault(vhc.GetTypedPerFilterConfig(), join(p, "typed_per_filter_config"))
+	if err != nil {
 		return nil, err
 	}
 	if vhc.GetName() == "" {
@@ -220,6 +224,9 @@ func (b *builder) virtualHost(vhc *routev3.VirtualHost, p string) (*virtualHost,
 		}
 		rt.RequestHeaders = b.mutation(routeReq, vhReq, b.cfgReq)
 		rt.ResponseHeaders = b.mutation(routeResp, vhResp, b.cfgResp)
+		if rt.Fault == nil {
+			rt.Fault = vhFault
+		}
 		vh.routes = append(vh.routes, rt)
 	}
 	return vh, nil
@@ -241,10 +248,16 @@ func (b *builder) mutation(route, vhost, config []HeaderOp) *HeaderMutation {
 
 func (b *builder) route(rtc *routev3.Route, p, vhName string, vhRetry *RetryPolicy) (*Route, error) {
 	if err := checkFields(rtc, p, "name", "match", "route", "redirect", "direct_response", "metadata", "decorator",
-		"request_headers_to_add", "request_headers_to_remove", "response_headers_to_add", "response_headers_to_remove"); err != nil {
+		"request_headers_to_add", "request_headers_to_remove", "response_headers_to_add", "response_headers_to_remove",
+		"typed_per_filter_config"); err != nil {
 		return nil, err
 	}
 	rt := &Route{Name: rtc.GetName(), VirtualHost: vhName}
+	f, err := perFilterFault(rtc.GetTypedPerFilterConfig(), join(p, "typed_per_filter_config"))
+	if err != nil {
+		return nil, err
+	}
+	rt.Fault = f
 	if d := rtc.GetDecorator(); d != nil {
 		if err := checkFields(d, join(p, "decorator"), "operation", "propagate"); err != nil {
 			return nil, err
@@ -511,8 +524,17 @@ func regexRewrite(rc *matcherv3.RegexMatchAndSubstitute, p string) (*regexp.Rege
 
 func (b *builder) routeAction(rt *Route, ac *routev3.RouteAction, p string, vhRetry *RetryPolicy) error {
 	if err := checkFields(ac, p, "cluster", "weighted_clusters", "cluster_not_found_response_code", "prefix_rewrite",
-		"regex_rewrite", "host_rewrite_literal", "timeout", "idle_timeout", "retry_policy", "hash_policy"); err != nil {
+		"regex_rewrite", "host_rewrite_literal", "timeout", "idle_timeout", "retry_policy", "hash_policy",
+		"request_mirror_policies"); err != nil {
 		return err
+	}
+	for i, mp := range ac.GetRequestMirrorPolicies() {
+		mirror, err := mirrorOf(mp, index(p, "request_mirror_policies", i))
+		if err != nil {
+			return err
+		}
+		b.clusters[mirror.Cluster] = true
+		rt.Mirrors = append(rt.Mirrors, mirror)
 	}
 	switch cs := ac.GetClusterSpecifier().(type) {
 	case *routev3.RouteAction_Cluster:

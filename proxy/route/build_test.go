@@ -39,7 +39,7 @@ func TestBuildErrors(t *testing.T) {
 		{"domain both wildcards", "name: t\nvirtual_hosts: [{name: a, domains: ['*a*']}]", `route config "t": virtual_hosts[0].domains[0]: domain "*a*": a wildcard is allowed only at the start or the end`, false},
 
 		// Route.
-		{"route field", r(`{match: {prefix: "/"}, route: {cluster: c}, typed_per_filter_config: {x: {"@type": type.googleapis.com/google.protobuf.Empty}}}`), p + "typed_per_filter_config: unsupported", true},
+		{"route field", r(`{match: {prefix: "/"}, route: {cluster: c}, typed_per_filter_config: {x: {"@type": type.googleapis.com/google.protobuf.Empty}}}`), p + `typed_per_filter_config["x"]: unsupported`, true},
 		{"route tracing", r(`{match: {prefix: "/"}, route: {cluster: c}, tracing: {}}`), p + "tracing: unsupported", true},
 		{"match required", r(`{route: {cluster: c}}`), p + "match: required", false},
 		{"action required", r(`{match: {prefix: "/"}}`), `route config "t": virtual_hosts[0].routes[0]: action required: route, redirect or direct_response`, false},
@@ -75,7 +75,8 @@ func TestBuildErrors(t *testing.T) {
 		{"cluster header", act(`cluster_header: x-cluster`), p + "route.cluster_header: unsupported", true},
 		{"cluster empty", act(`cluster: ""`), p + "route.cluster: must not be empty", false},
 		{"no cluster", act(`timeout: 1s`), p + "route: cluster or weighted_clusters required", false},
-		{"mirror", act(`cluster: c, request_mirror_policies: [{cluster: m}]`), p + "route.request_mirror_policies: unsupported", true},
+		{"mirror without cluster", act(`cluster: c, request_mirror_policies: [{runtime_fraction: {default_value: {numerator: 5}}}]`), p + "route.request_mirror_policies[0].cluster: required", false},
+		{"bad fault config", r(`{match: {prefix: "/"}, route: {cluster: c}, typed_per_filter_config: {envoy.filters.http.fault: {"@type": type.googleapis.com/envoy.extensions.filters.http.fault.v3.HTTPFault, abort: {http_status: 700}}}}`), p + `typed_per_filter_config["envoy.filters.http.fault"]: abort.http_status: must be 200-599, got 700`, false},
 		{"upgrade configs", act(`cluster: c, upgrade_configs: [{upgrade_type: websocket}]`), p + "route.upgrade_configs: unsupported", true},
 		{"auto host rewrite", act(`cluster: c, auto_host_rewrite: true`), p + "route.auto_host_rewrite: unsupported", true},
 		{"not found code", act(`cluster: c, cluster_not_found_response_code: 9`), p + "route.cluster_not_found_response_code: unknown value 9", false},

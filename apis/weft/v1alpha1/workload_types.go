@@ -33,9 +33,20 @@ type Workload struct {
 // WorkloadSpec is the desired state of a Workload.
 type WorkloadSpec struct {
 	// Command is the program and its arguments, run without a shell.
-	// Optional: a Workload without a command is run elsewhere (Kubernetes,
-	// a VM) and only declared here.
+	// Optional: a Workload with neither command nor build is run elsewhere
+	// (Kubernetes, a VM) and only declared here. With `weft up`, a relative
+	// program path that contains a "/" resolves against the folder of the
+	// mesh file, and instances run in that folder.
 	Command []string `json:"command,omitempty"`
+
+	// Build says how `weft up` builds the program from source before it
+	// starts the instances. When set, Command must be empty: the built
+	// binary is the program. Optional.
+	Build *Build `json:"build,omitempty"`
+
+	// Args are appended to the program's arguments (after Command[1:], or
+	// after the built binary). Optional.
+	Args []string `json:"args,omitempty"`
 
 	// Env adds environment variables to every instance. Written either as a
 	// list of {name, value} or as a map name: value; stored as a list sorted
@@ -73,6 +84,17 @@ type WorkloadSpec struct {
 	// Labels are added to every instance (and used by Service selectors).
 	// The label "app" defaults to the Workload's name.
 	Labels map[string]string `json:"labels,omitempty"`
+}
+
+// Build is how `weft up` builds a Workload's program from source.
+type Build struct {
+	// Go is a Go package path, as `go build` takes it ("./cmd/catalog" or
+	// "example.com/shop/catalog"). A relative path resolves against the
+	// folder of the mesh file, where `go build` runs. The binary is written
+	// to <state-dir>/bin/<namespace>-<name> and rebuilt on every start of
+	// the workload (the Go build cache makes an unchanged build quick).
+	// Required.
+	Go string `json:"go"`
 }
 
 // Readiness is the readiness check of a Workload. Exactly one of HTTPPath

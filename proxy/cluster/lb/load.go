@@ -153,17 +153,24 @@ func (l *Load) estimate(now time.Time) (float64, bool) {
 }
 
 // cost is the peak-EWMA cost: estimate × (in-flight + 1), with defaultRTT
-// (ns) standing in for an endpoint that has no sample yet. An estimate that
+// (ns) standing in for a busy endpoint that has no sample yet. An estimate that
 // has decayed to nothing while requests are pending is penalised (Finagle),
 // so that an endpoint that stopped answering does not attract traffic.
 func (l *Load) cost(now time.Time, defaultRTT float64) float64 {
 	e, ok := l.estimate(now)
-	if !ok {
-		e = defaultRTT
-	}
 	a := l.active.Load()
 	if a < 0 {
 		a = 0
+	}
+	if !ok {
+		// No sample yet: an idle endpoint costs nothing, so that it is
+		// tried (otherwise an endpoint that never served would never be
+		// measured, and P2C over two endpoints would starve it); while its
+		// first requests are in flight it costs defaultRTT each.
+		if a == 0 {
+			return 0
+		}
+		return defaultRTT * float64(a+1)
 	}
 	if e < 1 && a > 0 {
 		return math.MaxFloat64/2 + float64(a)

@@ -377,3 +377,28 @@ func TestPickDoesNotAllocate(t *testing.T) {
 		t.Errorf("Load.Start/Done: %v allocs, want 0", a)
 	}
 }
+
+// TestPeakEWMANoStarvation: with two equal endpoints and one request at a
+// time (P2C over two always compares both), the endpoint that has no sample
+// yet must still be tried, and equal endpoints share the traffic. Before
+// unsampled endpoints cost nothing while idle, the first endpoint to be
+// measured took ~400 requests of every 401.
+func TestPeakEWMANoStarvation(t *testing.T) {
+	clock := newFakeClock()
+	ms := healthy(clock.Now, 2)
+	p := PeakEWMA{Clock: clock.Now}.Build(ms)
+	hits := [2]int{}
+	for range 1000 {
+		i, err := p.Pick(PickInfo{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		hits[i]++
+		tk := ms[i].Load.Start()
+		clock.Advance(300 * time.Microsecond)
+		ms[i].Load.Done(tk, false)
+	}
+	if hits[0] < 300 || hits[1] < 300 {
+		t.Fatalf("equal endpoints got %v of 1000 sequential requests", hits)
+	}
+}
