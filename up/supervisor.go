@@ -204,8 +204,9 @@ func (o *SupervisorOptions) setDefaults() {
 // instance is run by one goroutine that the Supervisor owns and Shutdown
 // waits for.
 type Supervisor struct {
-	opts   SupervisorOptions
-	prober *prober
+	usedPorts map[int]bool // ports handed to instances; guarded by mu
+	opts      SupervisorOptions
+	prober    *prober
 
 	mu         sync.Mutex
 	units      map[string]*unitState
@@ -379,7 +380,10 @@ func (s *Supervisor) newInstance(u *Unit, idx int, prev *instance) (*instance, e
 		if u.Proxy != nil {
 			n += 3
 		}
-		ports, err := freePorts(n)
+		if s.usedPorts == nil {
+			s.usedPorts = map[int]bool{}
+		}
+		ports, err := freePorts(n, s.usedPorts)
 		if err != nil {
 			return nil, err
 		}
@@ -442,8 +446,12 @@ func (s *Supervisor) sinkLocked(name string) (*LogSink, error) {
 	return l, nil
 }
 
-// freePorts returns n distinct loopback ports that were free a moment ago.
-func freePorts(n int) ([]int, error) {
+// freePorts returns n distinct loopback ports that were free a moment ago
+// and are not in used; it adds them to used. A port handed to one instance
+// is never handed to another while the supervisor lives: the kernel may
+// offer a port again as soon as the probe closes, before its owner (an app
+// that restarts, a sidecar still starting) binds it.
+func freePorts(n int, used map[int]bool) ([]int, error) {
 	out := make([]int, 0, n)
 	var lns []net.Listener
 	defer func() {
@@ -451,13 +459,21 @@ func freePorts(n int) ([]int, error) {
 			l.Close()
 		}
 	}()
-	for range n {
+	for tries := 0; len(out) < n; tries++ {
+		if tries > 1000 {
+			return nil, fmt.Errorf("allocate a port: no unused port found")
+		}
 		l, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
 			return nil, fmt.Errorf("allocate a port: %w", err)
 		}
-		lns = append(lns, l)
-		out = append(out, l.Addr().(*net.TCPAddr).Port)
+		lns = append(lns, l) // held until all are chosen, so none repeats
+		port := l.Addr().(*net.TCPAddr).Port
+		if used[port] {
+			continue
+		}
+		used[port] = true
+		out = append(out, port)
 	}
 	return out, nil
 }

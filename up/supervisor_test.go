@@ -385,3 +385,23 @@ func TestProgramThatCannotStart(t *testing.T) {
 		t.Errorf("last exit %q", l[0].LastExit)
 	}
 }
+
+// TestFreePortsNeverRepeats: ports handed out once are never handed out
+// again, even after their probe listeners closed (the kernel may offer a
+// just-closed port again to the next bind).
+func TestFreePortsNeverRepeats(t *testing.T) {
+	used := map[int]bool{}
+	seen := map[int]bool{}
+	for i := 0; i < 200; i++ {
+		ports, err := freePorts(4, used)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range ports {
+			if seen[p] {
+				t.Fatalf("port %d handed out twice", p)
+			}
+			seen[p] = true
+		}
+	}
+}
