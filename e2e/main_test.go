@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -119,28 +118,9 @@ func freePort(t *testing.T) int {
 }
 
 // waitReady polls the admin /ready endpoint of a proxy until it answers 200.
-// Polling is the only signal a separate process offers; it is bounded.
 func waitReady(t *testing.T, p *process, adminPort int) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	url := fmt.Sprintf("http://127.0.0.1:%d/ready", adminPort)
-	for {
-		resp, err := http.Get(url)
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				return
-			}
-		}
-		select {
-		case <-p.done:
-			t.Fatalf("weft exited before ready: %v", p.err)
-		case <-ctx.Done():
-			t.Fatalf("proxy not ready after 30s")
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
+	waitHTTP(t, p, fmt.Sprintf("http://127.0.0.1:%d/ready", adminPort))
 }
 
 func execCommand(ctx context.Context, name string, args ...string) *exec.Cmd {

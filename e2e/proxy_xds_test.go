@@ -210,11 +210,11 @@ func TestProxyXDS(t *testing.T) {
 
 	// Invalid update: a field outside weft's subset is NACKed with its name.
 	cache.SetSnapshot(ctx, node, meshSnapshot(t, "3", port, []string{b.Listener.Addr().String()}, func(c *clusterv3.Cluster) {
-		c.OutlierDetection = &clusterv3.OutlierDetection{}
+		c.UpstreamBindConfig = &corev3.BindConfig{}
 	}))
 	select {
 	case msg := <-nacks:
-		if !strings.Contains(msg, "outlier_detection") {
+		if !strings.Contains(msg, "upstream_bind_config") {
 			t.Fatalf("NACK %q does not name the field", msg)
 		}
 	case <-time.After(20 * time.Second):

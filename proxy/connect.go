@@ -6,6 +6,7 @@ import (
 	"net/http"
 
 	"github.com/weft-mesh/weft/proxy/cluster/lb"
+	"github.com/weft-mesh/weft/proxy/cluster/outlier"
 	"github.com/weft-mesh/weft/proxy/route"
 )
 
@@ -67,7 +68,7 @@ func (h *httpHandler) serveConnect(w http.ResponseWriter, r *http.Request, spec 
 	}
 	t := ep.Load.Start()
 	in, out := splice(conn, up, spec.idleTimeout)
-	ep.Load.Done(t, false)
+	ep.Finish(t, outlier.Result{})
 	h.ll.p.metrics.tcpBytes(cl.Name, in, out)
 	_ = net.ErrClosed
 }

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/weft-mesh/weft/proxy/cluster"
 	"github.com/weft-mesh/weft/proxy/cluster/lb"
 	"github.com/weft-mesh/weft/proxy/filter/fault"
 	"github.com/weft-mesh/weft/proxy/http1"
@@ -69,23 +70,7 @@ func lastColonPort(a string) int {
 // to an endpoint of the named cluster and discards the answer. It runs on
 // its own goroutine; the proxy never waits for it.
 func (p *Proxy) mirrorRaw(clusterName string, method string, raw []byte) {
-	select {
-	case p.mirrors <- struct{}{}:
-	default:
-		p.metrics.localReply("mirror", "dropped")
-		return
-	}
-	go func() {
-		defer func() { <-p.mirrors }()
-		clu := p.graph.Load().clusters[clusterName]
-		if clu == nil {
-			p.metrics.localReply("mirror", reasonNoCluster)
-			return
-		}
-		ep, err := clu.Pick(lb.PickInfo{})
-		if err != nil {
-			return
-		}
+	p.mirrorAsync(clusterName, func(clu *cluster.Cluster, ep *cluster.Endpoint) {
 		uc, err := p.h1PoolFor(ep.Addr, clu.TLS).get(contextBackground, clu, time.Now())
 		if err != nil {
 			return
@@ -106,27 +91,18 @@ func (p *Proxy) mirrorRaw(clusterName string, method string, raw []byte) {
 		} else {
 			uc.close()
 		}
-		p.metrics.localReply("mirror", "sent")
-	}()
+	})
 }
 
-// mirrorHTTP sends a copy of a net/http request to the named cluster and
-// discards the answer (general path: HTTP/2, gRPC, bridged requests). body
-// is the whole request body (nil for none).
-func (p *Proxy) mirrorHTTP(clusterName string, out *http.Request, body []byte) {
+// mirrorAsync runs send on its own goroutine with an endpoint of the named
+// cluster, within the proxy's mirror slots (dropped and counted when none
+// is free).
+func (p *Proxy) mirrorAsync(clusterName string, send func(*cluster.Cluster, *cluster.Endpoint)) {
 	select {
 	case p.mirrors <- struct{}{}:
 	default:
 		p.metrics.localReply("mirror", "dropped")
 		return
-	}
-	m := out.Clone(context.Background())
-	m.Host = shadowHost(out.Host)
-	if body != nil {
-		m.Body = io.NopCloser(bytes.NewReader(bytes.Clone(body)))
-		m.ContentLength = int64(len(body))
-	} else {
-		m.Body = nil
 	}
 	go func() {
 		defer func() { <-p.mirrors }()
@@ -137,8 +113,27 @@ func (p *Proxy) mirrorHTTP(clusterName string, out *http.Request, body []byte) {
 		}
 		ep, err := clu.Pick(lb.PickInfo{})
 		if err != nil {
+			p.metrics.localReply("mirror", reasonNoHealthy)
 			return
 		}
+		send(clu, ep)
+		p.metrics.localReply("mirror", "sent")
+	}()
+}
+
+// mirrorHTTP sends a copy of a net/http request to the named cluster and
+// discards the answer (general path: HTTP/2, gRPC, bridged requests). body
+// is the whole request body (nil for none).
+func (p *Proxy) mirrorHTTP(clusterName string, out *http.Request, body []byte) {
+	m := out.Clone(context.Background())
+	m.Host = shadowHost(out.Host)
+	if body != nil {
+		m.Body = io.NopCloser(bytes.NewReader(bytes.Clone(body)))
+		m.ContentLength = int64(len(body))
+	} else {
+		m.Body = nil
+	}
+	p.mirrorAsync(clusterName, func(clu *cluster.Cluster, ep *cluster.Endpoint) {
 		ctx, cancel := context.WithTimeout(context.WithValue(context.Background(), connectTimeoutKey{}, clu.ConnectTimeout), mirrorTimeout)
 		defer cancel()
 		m.URL.Host = ep.Addr
@@ -151,8 +146,7 @@ func (p *Proxy) mirrorHTTP(clusterName string, out *http.Request, body []byte) {
 			io.Copy(io.Discard, resp.Body)
 			resp.Body.Close()
 		}
-		p.metrics.localReply("mirror", "sent")
-	}()
+	})
 }
 
 // writeGRPCAbort answers a gRPC request trailers-only with the status.

@@ -12,6 +12,7 @@ import (
 
 	"github.com/weft-mesh/weft/proxy/cluster"
 	"github.com/weft-mesh/weft/proxy/cluster/lb"
+	"github.com/weft-mesh/weft/proxy/cluster/outlier"
 	"github.com/weft-mesh/weft/proxy/route"
 )
 
@@ -164,13 +165,13 @@ func (f *forwarder) serve(w http.ResponseWriter, r *http.Request) {
 		}
 		if err != nil {
 			tryCancel()
-			clientGone := r.Context().Err() != nil
-			ep.Load.Done(ticket, !clientGone)
-			if clientGone {
+			if r.Context().Err() != nil {
+				ep.Finish(ticket, outlier.Result{Failure: outlier.ClientCancel})
 				p.metrics.localReply(f.h.ll.name, reasonDownstream)
 				return // never blame the endpoint for a client cancel
 			}
 			status, reason := classifyError(ctx, tryCtx, err)
+			ep.Finish(ticket, outlier.Result{Failure: failureKind(reason)})
 			if reason == reasonConnectFail {
 				cl.Stats.ConnectFail.Add(1)
 			}
@@ -191,8 +192,7 @@ func (f *forwarder) serve(w http.ResponseWriter, r *http.Request) {
 			f.h.localReply(w, status, reason)
 			return
 		}
-		failed := resp.StatusCode >= 500
-		ep.Load.Done(ticket, failed)
+		ep.Finish(ticket, outlier.Result{Status: resp.StatusCode})
 		if attempt+1 < attempts && pol.RetriableStatus(resp.StatusCode) && ctx.Err() == nil && cl.AdmitRetry() == cluster.OverflowNone {
 			retryHeld = true
 			io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
@@ -233,6 +233,20 @@ func contains(eps []*cluster.Endpoint, e *cluster.Endpoint) bool {
 		}
 	}
 	return false
+}
+
+// failureKind maps a local reply reason to the outlier detector's kind of
+// failure without a response.
+func failureKind(reason string) outlier.Kind {
+	switch reason {
+	case reasonConnectFail:
+		return outlier.ConnectFailure
+	case reasonTimeout:
+		return outlier.Timeout
+	case reasonDownstream:
+		return outlier.ClientCancel
+	}
+	return outlier.Reset
 }
 
 // classifyError maps a transport error to the local reply status and reason.

@@ -17,6 +17,7 @@ import (
 
 	"github.com/weft-mesh/weft/proxy/cluster"
 	"github.com/weft-mesh/weft/proxy/cluster/lb"
+	"github.com/weft-mesh/weft/proxy/cluster/outlier"
 	"github.com/weft-mesh/weft/proxy/http1"
 	"github.com/weft-mesh/weft/proxy/route"
 )
@@ -317,7 +318,14 @@ func (hc *h1Conn) forward(spec *hcmSpec, rt *route.Route, clu *cluster.Cluster, 
 				ep.Load.Done(ticket, false) // the limit is ours, not the endpoint's
 				return hc.reply(status, reason, buffered && !clientClose)
 			}
-			ep.Load.Done(ticket, reason != "stale" && reason != reasonDownstream)
+			switch {
+			case reason == "stale" && stale == 0:
+				ep.Load.Done(ticket, false) // retried at once on a fresh connection
+			case reason == "stale":
+				ep.Finish(ticket, outlier.Result{Failure: outlier.Reset})
+			default:
+				ep.Finish(ticket, outlier.Result{Failure: failureKind(reason)})
+			}
 			if reason == reasonDownstream {
 				p.metrics.localReply(hc.ll.name, reasonDownstream)
 				return false
@@ -347,7 +355,7 @@ func (hc *h1Conn) forward(spec *hcmSpec, rt *route.Route, clu *cluster.Cluster, 
 			return hc.reply(status, reason, buffered && !clientClose)
 		}
 		resp := &hc.resp
-		ep.Load.Done(ticket, resp.Status >= 500)
+		ep.Finish(ticket, outlier.Result{Status: resp.Status})
 		if attempt+1 < attempts && pol.RetriableStatus(resp.Status) && (deadline.IsZero() || time.Now().Before(deadline)) &&
 			clu.AdmitRetry() == cluster.OverflowNone {
 			retryHeld = true
@@ -543,7 +551,7 @@ func (hc *h1Conn) connect(spec *hcmSpec, table *route.Table, g *graph) bool {
 	}
 	t := ep.Load.Start()
 	in, out := splice(hc.conn, up, spec.idleTimeout)
-	ep.Load.Done(t, false)
+	ep.Finish(t, outlier.Result{})
 	hc.ll.p.metrics.tcpBytes(clu.Name, in, out)
 	return false
 }

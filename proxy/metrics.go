@@ -6,6 +6,8 @@ import (
 	"sort"
 	"sync"
 	"sync/atomic"
+
+	"github.com/weft-mesh/weft/proxy/cluster/outlier"
 )
 
 // metrics are the proxy's counters, kept as atomics so the hot path does no
@@ -66,6 +68,21 @@ func (p *Proxy) WritePrometheus(w io.Writer) error {
 		classes[name] = c
 	}
 	version := p.version
+	type resilience struct {
+		enforced                       [outlier.NumReasons]uint64
+		overflow, active               uint64
+		probes, probeFailures, probing uint64
+	}
+	res := make(map[string]resilience, len(p.stats))
+	for name, s := range p.stats {
+		var r resilience
+		for i := range r.enforced {
+			r.enforced[i] = s.Outlier.Enforced[i].Load()
+		}
+		r.overflow, r.active = s.Outlier.Overflow.Load(), uint64(max(s.Outlier.Active.Load(), 0))
+		r.probes, r.probeFailures, r.probing = s.Health.Probes.Load(), s.Health.Failures.Load(), uint64(max(s.Health.Probing.Load(), 0))
+		res[name] = r
+	}
 	p.mu.Unlock()
 	fmt.Fprintf(w, "# TYPE weft_config_version gauge\nweft_config_version %d\n", version)
 	names := sortedNames(stats)
@@ -77,6 +94,29 @@ func (p *Proxy) WritePrometheus(w io.Writer) error {
 		fmt.Fprintf(w, "# TYPE %s %s\n", metric, kind)
 		for _, n := range names {
 			fmt.Fprintf(w, "%s{cluster=%q} %d\n", metric, n, stats[n][i])
+		}
+	}
+	fmt.Fprintf(w, "# TYPE weft_cluster_outlier_ejections_total counter\n")
+	for _, n := range names {
+		for i, v := range res[n].enforced {
+			if v > 0 {
+				fmt.Fprintf(w, "weft_cluster_outlier_ejections_total{cluster=%q,reason=%q} %d\n", n, outlier.Reason(i).String(), v)
+			}
+		}
+	}
+	for _, g := range []struct {
+		name, kind string
+		get        func(resilience) uint64
+	}{
+		{"weft_cluster_outlier_ejections_active", "gauge", func(r resilience) uint64 { return r.active }},
+		{"weft_cluster_outlier_ejection_overflow_total", "counter", func(r resilience) uint64 { return r.overflow }},
+		{"weft_cluster_health_probes_total", "counter", func(r resilience) uint64 { return r.probes }},
+		{"weft_cluster_health_probe_failures_total", "counter", func(r resilience) uint64 { return r.probeFailures }},
+		{"weft_cluster_health_probing", "gauge", func(r resilience) uint64 { return r.probing }},
+	} {
+		fmt.Fprintf(w, "# TYPE %s %s\n", g.name, g.kind)
+		for _, n := range names {
+			fmt.Fprintf(w, "%s{cluster=%q} %d\n", g.name, n, g.get(res[n]))
 		}
 	}
 	m.mu.Lock()

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	"google.golang.org/protobuf/types/known/anypb"
 
@@ -219,10 +220,10 @@ func TestInvalidUpdateKeepsServing(t *testing.T) {
 	defer up.Close()
 	p, addrs := startProxy(t, httpBootstrap(`              - match: {prefix: "/"}
                 route: {cluster: backend}`, staticCluster("backend", "", up.Listener.Addr().String())))
-	bad := &clusterv3.Cluster{Name: "backend", ClusterDiscoveryType: &clusterv3.Cluster_Type{Type: clusterv3.Cluster_EDS}, OutlierDetection: &clusterv3.OutlierDetection{}}
+	bad := &clusterv3.Cluster{Name: "backend", ClusterDiscoveryType: &clusterv3.Cluster_Type{Type: clusterv3.Cluster_EDS}, UpstreamBindConfig: &corev3.BindConfig{}}
 	a, _ := anypb.New(bad)
 	err := p.Update(resourcev3.ClusterType, map[string]*anypb.Any{"backend": a})
-	if err == nil || !strings.Contains(err.Error(), `cluster "backend": outlier_detection: unsupported by weft`) {
+	if err == nil || !strings.Contains(err.Error(), `cluster "backend": upstream_bind_config: unsupported by weft`) {
 		t.Fatalf("err = %v, want the unsupported field named", err)
 	}
 	resp, err := http.Get("http://" + addrs["in"] + "/")

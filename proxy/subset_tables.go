@@ -117,6 +117,8 @@ var supported = subset.NewTable(
 		{Name: "load_assignment", Note: "static clusters"},
 		{Name: "circuit_breakers", Note: "DEFAULT priority thresholds"},
 		{Name: "transport_socket", Note: "envoy.transport_sockets.tls with an UpstreamTlsContext"},
+		{Name: "outlier_detection", Note: "Envoy semantics; checked field by field by proxy/cluster/outlier"},
+		{Name: "health_checks", Note: "one HTTP, gRPC or TCP check; weft probes only endpoints that are failing"},
 		{Name: "http2_protocol_options", Note: "selects h2c upstream"},
 		{Name: "typed_extension_protocol_options", Note: "envoy.extensions.upstreams.http.v3.HttpProtocolOptions explicit_http_config"},
 		{Name: "per_connection_buffer_limit_bytes", Note: "accepted, no effect"},
@@ -124,6 +126,8 @@ var supported = subset.NewTable(
 		{Name: "metadata", Note: "accepted, no effect"},
 		{Name: "alt_stat_name", Note: "accepted, no effect"},
 	}},
+	subset.Message{Type: "envoy.config.cluster.v3.OutlierDetection", Any: true},
+	subset.Message{Type: "envoy.config.core.v3.HealthCheck", Any: true},
 	subset.Message{Type: "envoy.config.cluster.v3.Cluster.EdsClusterConfig", Fields: []subset.Field{{Name: "eds_config"}, {Name: "service_name"}}},
 	subset.Message{Type: "envoy.config.cluster.v3.CircuitBreakers", Fields: []subset.Field{{Name: "thresholds"}}},
 	subset.Message{Type: "envoy.config.cluster.v3.CircuitBreakers.Thresholds", Fields: []subset.Field{

@@ -14,6 +14,7 @@ import (
 
 	"github.com/weft-mesh/weft/proxy/cluster"
 	"github.com/weft-mesh/weft/proxy/cluster/lb"
+	"github.com/weft-mesh/weft/proxy/cluster/outlier"
 )
 
 // handleTCP proxies one downstream connection to an endpoint of the
@@ -52,7 +53,7 @@ func (ll *liveListener) handleTCP(c net.Conn) {
 	defer up.Close()
 	t := ep.Load.Start()
 	in, out := splice(c, up, spec.idle)
-	ep.Load.Done(t, false)
+	ep.Finish(t, outlier.Result{})
 	ll.p.metrics.tcpBytes(name, in, out)
 }
 

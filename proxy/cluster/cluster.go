@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/netip"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -18,7 +19,9 @@ import (
 	httpv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/upstreams/http/v3"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
+	"github.com/weft-mesh/weft/proxy/cluster/health"
 	"github.com/weft-mesh/weft/proxy/cluster/lb"
+	"github.com/weft-mesh/weft/proxy/cluster/outlier"
 	"github.com/weft-mesh/weft/proxy/tlsctx"
 )
 
@@ -74,6 +77,11 @@ type Spec struct {
 	TLS *tlsctx.Client
 	// Inline holds the load_assignment of static clusters.
 	Inline *endpointv3.ClusterLoadAssignment
+	// Outlier is the passive outlier detection (outlier_detection); nil: off.
+	Outlier *outlier.Config
+	// Health is the active health check (health_checks), probing only
+	// failing endpoints; nil: off.
+	Health *health.Config
 }
 
 // Decode validates c and returns its Spec. Errors name the field path.
@@ -174,6 +182,14 @@ func Decode(c *clusterv3.Cluster, clock func() time.Time) (*Spec, error) {
 			s.TLS = &tlsctx.Client{Config: cfg, Key: s.TLS.Key}
 		}
 	}
+	od, err := outlier.Decode(c.GetOutlierDetection())
+	if err != nil {
+		return nil, fmt.Errorf("outlier_detection.%w", err)
+	}
+	s.Outlier = od
+	if s.Health, err = health.Decode(c.GetHealthChecks()); err != nil {
+		return nil, err
+	}
 	pol, err := lb.FromCluster(c, clock)
 	if err != nil {
 		return nil, err
@@ -249,18 +265,29 @@ func decodeMembers(cla *endpointv3.ClusterLoadAssignment) ([]member, error) {
 	return out, nil
 }
 
-// Cluster is a built upstream cluster: spec, endpoints and picker. Immutable
-// and safe for concurrent use; Release must be called once it is replaced.
+// Cluster is a built upstream cluster: spec, endpoints and picker. Safe for
+// concurrent use; Release must be called once it is replaced. Its endpoint
+// list is immutable; its picker is replaced (off the request path's locks)
+// whenever outlier detection or health checking takes an endpoint out of
+// rotation or returns it.
 type Cluster struct {
 	*Spec
 	Endpoints []*Endpoint
-	Members   []lb.Member
-	Picker    lb.Picker
-	pool      *Pool
-	released  atomic.Bool
+	// Members are the endpoints as the assignment gave them (EDS health);
+	// the picker additionally marks ejected and unhealthy ones unhealthy.
+	Members  []lb.Member
+	picker   atomic.Pointer[pickerRef]
+	pool     *Pool
+	released atomic.Bool
 	// Stats shared by every build of the same cluster name.
 	Stats *Stats
+
+	detector  *outlier.Detector // nil without outlier_detection
+	checker   *health.Checker   // nil without health_checks
+	rebuildMu sync.Mutex        // serializes picker rebuilds
 }
+
+type pickerRef struct{ lb.Picker }
 
 // Stats are per-cluster counters, kept across rebuilds. Safe for concurrent use.
 type Stats struct {
@@ -272,6 +299,10 @@ type Stats struct {
 	Active, ActiveRetries, Connections atomic.Int64
 	// Responses counts upstream responses by status class: [1] 1xx … [5] 5xx.
 	Responses [6]atomic.Uint64
+	// Outlier counts ejections (by reason, overflow, active); Health the
+	// active probes.
+	Outlier outlier.Stats
+	Health  health.Stats
 }
 
 // Build binds spec to its endpoints (cla for EDS clusters; nil means none yet)
@@ -298,14 +329,103 @@ func Build(spec *Spec, cla *endpointv3.ClusterLoadAssignment, pool *Pool, stats 
 			Locality: m.locality, LocalityWeight: m.locW, Healthy: m.healthy, Key: m.addr,
 		}
 	}
-	c.Picker = spec.Policy.Build(c.Members)
+	c.startHealth()
+	c.rebuild()
 	return c, nil
 }
 
-// Release returns the cluster's endpoint references to the pool. Idempotent.
+// startHealth starts the cluster's outlier detector and health checker over
+// its distinct endpoints.
+func (c *Cluster) startHealth() {
+	if c.Spec.Outlier == nil && c.Spec.Health == nil {
+		return
+	}
+	var hosts []*outlier.Host
+	var targets []*health.Target
+	seen := make(map[*Endpoint]bool, len(c.Endpoints))
+	for _, ep := range c.Endpoints {
+		if !seen[ep] {
+			seen[ep] = true
+			hosts = append(hosts, ep.Outlier)
+			targets = append(targets, ep.Health)
+		}
+	}
+	if c.Spec.Health != nil {
+		o := health.Options{
+			Clock: c.pool.timers, ClusterName: c.Spec.Name, Stats: &c.Stats.Health,
+			OnHealthy: c.onHealthy, OnUnhealthy: func(*health.Target) { c.rebuild() },
+		}
+		if c.Spec.TLS != nil {
+			o.TLS = c.Spec.TLS.Config
+		}
+		c.checker = health.NewChecker(c.Spec.Health, targets, o)
+	}
+	if c.Spec.Outlier != nil {
+		c.detector = outlier.NewDetector(c.Spec.Outlier, hosts, outlier.Options{
+			Clock: c.pool.timers, OnChange: c.rebuild, Stats: &c.Stats.Outlier,
+		})
+	}
+	// Both exist before either starts: their callbacks read both.
+	if c.checker != nil {
+		c.checker.Start()
+	}
+	if c.detector != nil {
+		c.detector.Start()
+	}
+}
+
+// onHealthy runs when an endpoint passed its probes: it is un-ejected
+// (successful_active_health_check_uneject_host) and back in the picker.
+func (c *Cluster) onHealthy(t *health.Target) {
+	if c.detector != nil && c.Spec.Outlier.SuccessfulActiveHealthCheckUnejectHost {
+		for _, ep := range c.Endpoints {
+			if ep.Health == t {
+				c.detector.Uneject(ep.Outlier)
+				break
+			}
+		}
+	}
+	c.rebuild()
+}
+
+// rebuild builds and publishes a picker in which ejected and unhealthy
+// endpoints are unhealthy members (lb's panic threshold then decides
+// whether they still get traffic), and has ejected endpoints probed. It
+// runs at Build and on the goroutine of an ejection change (see
+// outlier.Options.OnChange); it never blocks on the request path.
+func (c *Cluster) rebuild() {
+	c.rebuildMu.Lock()
+	defer c.rebuildMu.Unlock()
+	ms := make([]lb.Member, len(c.Members))
+	copy(ms, c.Members)
+	for i, ep := range c.Endpoints {
+		ejected := c.detector != nil && ep.Outlier.Ejected()
+		if ejected && c.checker != nil {
+			c.checker.Suspect(ep.Health)
+		}
+		if ejected || c.checker != nil && ep.Health.Unhealthy() {
+			ms[i].Healthy = false
+		}
+	}
+	c.picker.Store(&pickerRef{c.Spec.Policy.Build(ms)})
+}
+
+// Picker returns the current picker. Pickers are immutable; a later call
+// may return a newer one.
+func (c *Cluster) Picker() lb.Picker { return c.picker.Load().Picker }
+
+// Release stops the cluster's outlier detector and health checker and
+// returns its endpoint references to the pool. Idempotent. Ejection and
+// health marks stay on the pooled endpoints for the cluster's next build.
 func (c *Cluster) Release() {
 	if c.released.Swap(true) {
 		return
+	}
+	if c.detector != nil {
+		c.detector.Stop()
+	}
+	if c.checker != nil {
+		c.checker.Stop()
 	}
 	for _, ep := range c.Endpoints {
 		c.pool.release(ep.Addr)
@@ -314,7 +434,7 @@ func (c *Cluster) Release() {
 
 // Pick chooses an endpoint. It never blocks.
 func (c *Cluster) Pick(info lb.PickInfo) (*Endpoint, error) {
-	i, err := c.Picker.Pick(info)
+	i, err := c.picker.Load().Pick(info)
 	if err != nil {
 		return nil, err
 	}
