@@ -55,8 +55,9 @@ type runState struct {
 	appStarted, proxyStarted time.Time
 	appReady, proxyReady     bool
 	appFails, proxyFails     int
-	wasReady                 bool // ready since the program last started
-	lastReady                bool // readiness at the last probe round (for events)
+	wasReady                 bool      // ready since the program last started
+	unreadySince             time.Time // when a program that was ready last failed to be
+	lastReady                bool      // readiness at the last probe round (for events)
 	restarts, proxyRestarts  int
 	lastExit, lastProbe      string
 	nextRestart              time.Time
@@ -150,6 +151,7 @@ func (in *instance) run() {
 			st.app.signalGroup(syscall.SIGKILL) // whatever it left behind
 			st.appBackoff = in.nextBackoff(st.appBackoff, clk.Now().Sub(st.appStarted))
 			st.app, st.appReady, st.appFails, st.wasReady, st.lastReady = nil, false, 0, false, false
+			st.unreadySince = time.Time{}
 			st.appTimer = clk.NewTimer(st.appBackoff)
 			st.restarts++
 			st.lastExit, st.nextRestart, st.backoff = reason, clk.Now().Add(st.appBackoff), st.appBackoff
@@ -216,6 +218,21 @@ func (in *instance) probe(u *Unit, r Readiness, st *runState) {
 		}
 		apply(err, &st.appReady, &st.appFails)
 	}
+	if st.app != nil && st.wasReady {
+		switch {
+		case st.appReady:
+			st.unreadySince = time.Time{}
+		case st.unreadySince.IsZero():
+			st.unreadySince = in.s.opts.Clock.Now()
+		case in.s.opts.Clock.Now().Sub(st.unreadySince) >= in.hungAfter(r):
+			// Hung: it was ready and has failed its checks for too long.
+			// Killing it lets the exit path restart it with backoff (its
+			// registry entry is already unready, so no traffic is lost).
+			in.event("hung: not ready for %s (%s); killing it", in.hungAfter(r), st.lastProbe)
+			st.app.signalGroup(syscall.SIGKILL)
+			st.unreadySince = time.Time{}
+		}
+	}
 	now := in.ready(u, st)
 	switch {
 	case now && !st.lastReady:
@@ -229,6 +246,15 @@ func (in *instance) probe(u *Unit, r Readiness, st *runState) {
 	if now {
 		st.wasReady = true
 	}
+}
+
+// hungAfter is how long a once-ready program may stay unready before it is
+// restarted.
+func (in *instance) hungAfter(r Readiness) time.Duration {
+	if d := in.s.opts.HungAfter; d > 0 {
+		return d
+	}
+	return max(5*time.Second, 5*r.Period)
 }
 
 // ready: the program passed readiness and the proxy is ready.

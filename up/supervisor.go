@@ -160,6 +160,10 @@ type SupervisorOptions struct {
 	ProxyWait time.Duration
 	// ProbeTimeout bounds one readiness probe. Default 1s.
 	ProbeTimeout time.Duration
+	// HungAfter: a program that was ready and then fails its readiness
+	// check for this long is considered hung, killed and restarted (with
+	// the usual backoff). Default max(5s, 5 × the readiness period).
+	HungAfter time.Duration
 	// OnReadiness, if set, is called on the instance's goroutine after
 	// every probe round and every state change (it must return quickly).
 	OnReadiness func(u *Unit, st InstanceStatus)

@@ -405,3 +405,26 @@ func TestFreePortsNeverRepeats(t *testing.T) {
 		}
 	}
 }
+
+// TestHungInstanceRestarts: a program that was ready and then fails its
+// readiness checks for HungAfter is killed and restarted.
+func TestHungInstanceRestarts(t *testing.T) {
+	unready := filepath.Join(t.TempDir(), "unready")
+	s := newTestSupervisor(t, SupervisorOptions{HungAfter: 150 * time.Millisecond})
+	u := Unit{Kind: KindWorkload, Namespace: "default", Name: "web", Replicas: 1, App: fakeCommand(t, "serve", "UP_TEST_UNREADY="+unready),
+		Readiness: Readiness{HTTPPath: "/ready", Period: 20 * time.Millisecond, FailureThreshold: 2}, Revision: "1"}
+	s.Set(u)
+	first := wait(t, s, "ready", allReady(1))[0]
+	os.WriteFile(unready, nil, 0o600)
+	l := wait(t, s, "hung instance restarted", func(l []InstanceStatus) bool {
+		return len(l) == 1 && l[0].Restarts == 1 && l[0].PID != 0 && l[0].PID != first.PID
+	})
+	if alive(first.PID) {
+		t.Errorf("the hung process %d is still alive", first.PID)
+	}
+	os.Remove(unready)
+	l = wait(t, s, "ready after restart", allReady(1))
+	if l[0].Restarts != 1 {
+		t.Errorf("restarts = %d, want 1", l[0].Restarts)
+	}
+}

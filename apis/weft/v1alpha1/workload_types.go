@@ -111,7 +111,10 @@ type Readiness struct {
 	Period Duration `json:"period,omitzero"`
 
 	// FailureThreshold is the number of consecutive failures after which a
-	// ready instance becomes unready. Default 3.
+	// ready instance becomes unready (its sidecar's registration turns
+	// unready, so no proxy sends it traffic). Default 3. Under `weft up`, an
+	// instance that stays unready for max(5s, 5 × period) is considered hung:
+	// it is killed and restarted with the usual backoff.
 	FailureThreshold int32 `json:"failureThreshold,omitempty"`
 }
 
