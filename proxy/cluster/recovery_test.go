@@ -15,6 +15,7 @@ import (
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
+	"github.com/weft-mesh/weft/proxy/cluster/fakeclock"
 	"github.com/weft-mesh/weft/proxy/cluster/lb"
 	"github.com/weft-mesh/weft/proxy/cluster/outlier"
 )
@@ -129,7 +130,7 @@ func TestFailingMemberLeavesAndReturns(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			bs := []*backend{newBackend(t), newBackend(t), newBackend(t)}
 			bad := bs[1].srv.Listener.Addr().String()
-			clock := newFakeClock()
+			clock := fakeclock.New()
 			pool := NewPoolClock(clock)
 			c := build(t, staticCluster(t, bs, 34, tc.withHC), pool, nil)
 			defer c.Release()
@@ -191,7 +192,7 @@ func TestFailingMemberLeavesAndReturns(t *testing.T) {
 // even without outlier ejection.
 func TestConnectFailureProbes(t *testing.T) {
 	bs := []*backend{newBackend(t), newBackend(t), newBackend(t)}
-	clock := newFakeClock()
+	clock := fakeclock.New()
 	pool := NewPoolClock(clock)
 	cc := staticCluster(t, bs, 0, true) // max_ejection_percent 0: no ejection
 	c := build(t, cc, pool, nil)
@@ -217,7 +218,7 @@ func TestConnectFailureProbes(t *testing.T) {
 // (33%) is under the panic threshold (50%) and all members get traffic.
 func TestPanicThreshold(t *testing.T) {
 	bs := []*backend{newBackend(t), newBackend(t), newBackend(t)}
-	pool := NewPoolClock(newFakeClock())
+	pool := NewPoolClock(fakeclock.New())
 	c := build(t, staticCluster(t, bs, 100, false), pool, nil)
 	defer c.Release()
 	for _, i := range []int{0, 1} {
@@ -239,7 +240,7 @@ func TestPanicThreshold(t *testing.T) {
 func TestEjectionSurvivesRebuild(t *testing.T) {
 	bs := []*backend{newBackend(t), newBackend(t), newBackend(t)}
 	bad := bs[0].srv.Listener.Addr().String()
-	clock := newFakeClock()
+	clock := fakeclock.New()
 	pool := NewPoolClock(clock)
 	st := &Stats{}
 	old := build(t, staticCluster(t, bs, 34, true), pool, st)
@@ -253,8 +254,8 @@ func TestEjectionSurvivesRebuild(t *testing.T) {
 	if n := pool.Len(); n != 3 {
 		t.Fatalf("pool holds %d endpoints, want 3", n)
 	}
-	if clock.pending() != 2 {
-		t.Fatalf("%d timers pending, want 2 (new detector sweep, probe of the ejected member)", clock.pending())
+	if clock.Pending() != 2 {
+		t.Fatalf("%d timers pending, want 2 (new detector sweep, probe of the ejected member)", clock.Pending())
 	}
 	clock.Advance(0)
 	clock.Advance(time.Second) // two passed probes: back early
@@ -305,7 +306,7 @@ func BenchmarkFinish(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	c, err := Build(spec, nil, NewPoolClock(newFakeClock()), nil)
+	c, err := Build(spec, nil, NewPoolClock(fakeclock.New()), nil)
 	if err != nil {
 		b.Fatal(err)
 	}

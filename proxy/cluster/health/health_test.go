@@ -13,6 +13,8 @@ import (
 	"google.golang.org/grpc"
 	grpchealth "google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+
+	"github.com/weft-mesh/weft/proxy/cluster/fakeclock"
 )
 
 // httpBackend is a loopback HTTP server answering status, counting probes.
@@ -70,7 +72,7 @@ func (e *events) counts() (int, int) {
 // one is probed at the interval until it passes healthy_threshold probes.
 func TestProbeWhileFailing(t *testing.T) {
 	good, suspect := newHTTPBackend(t, 200), newHTTPBackend(t, 200)
-	clock := newFakeClock()
+	clock := fakeclock.New()
 	var ev events
 	tg, ts := NewTarget(good.addr()), NewTarget(suspect.addr())
 	c := NewChecker(httpConfig(2, 3), []*Target{tg, ts}, ev.options(clock))
@@ -121,7 +123,7 @@ func TestProbeWhileFailing(t *testing.T) {
 // probes the mark is cleared.
 func TestUnhealthyThenHealthy(t *testing.T) {
 	b := newHTTPBackend(t, 503)
-	clock := newFakeClock()
+	clock := fakeclock.New()
 	var ev events
 	tg := NewTarget(b.addr())
 	c := NewChecker(httpConfig(3, 2), []*Target{tg}, ev.options(clock))
@@ -244,7 +246,7 @@ func TestAltPort(t *testing.T) {
 // one marked unhealthy; Stop cancels everything.
 func TestCarryOverAndStop(t *testing.T) {
 	b := newHTTPBackend(t, 503)
-	clock := newFakeClock()
+	clock := fakeclock.New()
 	tg := NewTarget(b.addr())
 	var ev events
 	c1 := NewChecker(httpConfig(1, 1), []*Target{tg}, ev.options(clock))
@@ -260,8 +262,8 @@ func TestCarryOverAndStop(t *testing.T) {
 		t.Fatal("new checker does not probe the unhealthy endpoint")
 	}
 	c1.Stop()
-	if clock.pending() != 1 {
-		t.Fatalf("%d timers pending, want 1 (c2's)", clock.pending())
+	if clock.Pending() != 1 {
+		t.Fatalf("%d timers pending, want 1 (c2's)", clock.Pending())
 	}
 	b.status.Store(200)
 	clock.Advance(0)
@@ -270,8 +272,8 @@ func TestCarryOverAndStop(t *testing.T) {
 	}
 	tg.Suspect()
 	c2.Stop()
-	if clock.pending() != 0 || c2.Stats().Probing.Load() != 0 {
-		t.Fatalf("after Stop: %d timers pending, probing %d", clock.pending(), c2.Stats().Probing.Load())
+	if clock.Pending() != 0 || c2.Stats().Probing.Load() != 0 {
+		t.Fatalf("after Stop: %d timers pending, probing %d", clock.Pending(), c2.Stats().Probing.Load())
 	}
 	before := b.hits.Load()
 	tg.Suspect() // detached: nothing

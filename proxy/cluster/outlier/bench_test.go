@@ -2,6 +2,8 @@ package outlier
 
 import (
 	"testing"
+
+	"github.com/weft-mesh/weft/proxy/cluster/fakeclock"
 )
 
 // BenchmarkReport is the hot path: one report per request.
@@ -17,7 +19,7 @@ func BenchmarkReport(b *testing.B) {
 		b.Run(bc.name, func(b *testing.B) {
 			cfg := Defaults()
 			hosts := []*Host{NewHost("10.0.0.1:80"), NewHost("10.0.0.2:80")}
-			d := NewDetector(&cfg, hosts, Options{Clock: newFakeClock()})
+			d := NewDetector(&cfg, hosts, Options{Clock: fakeclock.New()})
 			d.Start()
 			defer d.Stop()
 			b.ReportAllocs()

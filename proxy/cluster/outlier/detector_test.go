@@ -6,11 +6,13 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/weft-mesh/weft/proxy/cluster/fakeclock"
 )
 
 // rig is a detector over n fresh hosts with a manual clock.
 type rig struct {
-	clock   *fakeClock
+	clock   *fakeclock.Clock
 	hosts   []*Host
 	d       *Detector
 	changes atomic.Int32
@@ -22,7 +24,7 @@ func newRig(t *testing.T, n int, mod func(*Config)) *rig {
 	if mod != nil {
 		mod(&cfg)
 	}
-	r := &rig{clock: newFakeClock()}
+	r := &rig{clock: fakeclock.New()}
 	for i := range n {
 		r.hosts = append(r.hosts, NewHost(fmt.Sprintf("10.0.0.%d:80", i+1)))
 	}
@@ -391,8 +393,8 @@ func TestCarryOver(t *testing.T) {
 		t.Fatalf("new detector sees %d ejected, want 1", d2.Active())
 	}
 	r.d.Stop()
-	if r.clock.pending() != 1 {
-		t.Fatalf("%d timers pending, want 1 (the new detector's)", r.clock.pending())
+	if r.clock.Pending() != 1 {
+		t.Fatalf("%d timers pending, want 1 (the new detector's)", r.clock.Pending())
 	}
 	before := r.changes.Load()
 	r.report(1, 500, 500) // the new threshold (2) applies

@@ -1,36 +1,42 @@
-package outlier
+// Package fakeclock is a manual clock for tests of time-driven code
+// (outlier detection intervals, health probe schedules, ejection times):
+// timers fire, in order and on the caller's goroutine, when Advance passes
+// their time. It matches the Clock interfaces of proxy/cluster,
+// proxy/cluster/outlier and proxy/cluster/health.
+package fakeclock
 
 import (
 	"sync"
 	"time"
 )
 
-// fakeClock is a manual Clock: timers fire, in order and on the caller's
+// Clock is a manual Clock: timers fire, in order and on the caller's
 // goroutine, when Advance passes their time. Safe for concurrent use.
-type fakeClock struct {
+type Clock struct {
 	mu     sync.Mutex
 	now    time.Time
-	timers []*fakeTimer
+	timers []*timer
 }
 
-type fakeTimer struct {
+type timer struct {
 	at   time.Time
 	f    func()
 	done bool
 }
 
-func newFakeClock() *fakeClock { return &fakeClock{now: time.Unix(1_700_000_000, 0)} }
+// New returns a clock at a fixed instant.
+func New() *Clock { return &Clock{now: time.Unix(1_700_000_000, 0)} }
 
-func (c *fakeClock) Now() time.Time {
+func (c *Clock) Now() time.Time {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.now
 }
 
-func (c *fakeClock) AfterFunc(d time.Duration, f func()) func() bool {
+func (c *Clock) AfterFunc(d time.Duration, f func()) func() bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	t := &fakeTimer{at: c.now.Add(d), f: f}
+	t := &timer{at: c.now.Add(d), f: f}
 	c.timers = append(c.timers, t)
 	return func() bool {
 		c.mu.Lock()
@@ -44,13 +50,13 @@ func (c *fakeClock) AfterFunc(d time.Duration, f func()) func() bool {
 }
 
 // Advance moves the clock by d, running every timer that falls due.
-func (c *fakeClock) Advance(d time.Duration) {
+func (c *Clock) Advance(d time.Duration) {
 	c.mu.Lock()
 	target := c.now.Add(d)
 	c.mu.Unlock()
 	for {
 		c.mu.Lock()
-		var next *fakeTimer
+		var next *timer
 		for _, t := range c.timers {
 			if !t.done && !t.at.After(target) && (next == nil || t.at.Before(next.at)) {
 				next = t
@@ -71,7 +77,8 @@ func (c *fakeClock) Advance(d time.Duration) {
 }
 
 // pending counts timers not yet fired or stopped.
-func (c *fakeClock) pending() int {
+// Pending reports how many timers have not fired or been stopped.
+func (c *Clock) Pending() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	n := 0
