@@ -19,6 +19,7 @@ import (
 	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
 	"sigs.k8s.io/yaml"
 
+	"github.com/weft-mesh/weft/apis/weft/v1alpha1"
 	"github.com/weft-mesh/weft/control/api"
 	"github.com/weft-mesh/weft/control/resource"
 )
@@ -317,7 +318,9 @@ func columns(k resource.Kind, wide bool) []string {
 	case resource.KindWorkload:
 		c, w = []string{"NAME", "SERVICE", "REPLICAS", "PROTOCOL"}, []string{"SERVICE-ACCOUNT", "UPSTREAMS", "COMMAND"}
 	case resource.KindBackendPolicy:
-		c, w = []string{"NAME", "TARGET", "LOAD-BALANCER"}, []string{"CONNECT-TIMEOUT", "REQUEST-TIMEOUT", "RETRIES"}
+		c, w = []string{"NAME", "TARGET", "LOAD-BALANCER"}, []string{"CONNECT-TIMEOUT", "REQUEST-TIMEOUT", "RETRIES", "OUTLIER-DETECTION", "HEALTH-CHECK"}
+	case resource.KindFaultInjection:
+		c, w = []string{"NAME", "DELAY", "ABORT"}, []string{"HEADERS"}
 	case resource.KindGateway:
 		c, w = []string{"NAME", "CLASS", "LISTENERS"}, nil
 	case resource.KindHTTPRoute, resource.KindGRPCRoute:
@@ -379,7 +382,31 @@ func row(o *resource.Object, wide bool, now time.Time) []string {
 			retries = strconv.Itoa(int(*s.Retries.Attempts))
 		}
 		c = []string{o.Name, strings.ToLower(s.TargetRef.Kind) + "/" + s.TargetRef.Name, lb}
-		w = []string{durationOrNone(s.ConnectTimeout.Duration), durationOrNone(s.RequestTimeout.Duration), retries}
+		w = []string{durationOrNone(s.ConnectTimeout.Duration), durationOrNone(s.RequestTimeout.Duration), retries, outlierSummary(s.OutlierDetection), healthSummary(s.HealthCheck)}
+	case resource.KindFaultInjection:
+		s := o.FaultInjection()
+		delay, abort := "<none>", "<none>"
+		if d := s.Delay; d != nil {
+			delay = d.FixedDelay.Duration.String() + percentSuffix(d.Percent)
+		}
+		if a := s.Abort; a != nil {
+			switch {
+			case a.HTTPStatus != nil:
+				abort = strconv.Itoa(int(*a.HTTPStatus))
+			case a.GRPCStatus != nil:
+				abort = "grpc " + strconv.Itoa(int(*a.GRPCStatus))
+			}
+			abort += percentSuffix(a.Percent)
+		}
+		var hs []string
+		for _, h := range s.Headers {
+			if h.Present {
+				hs = append(hs, h.Name)
+			} else {
+				hs = append(hs, h.Name+"="+h.Value)
+			}
+		}
+		c, w = []string{o.Name, delay, abort}, []string{orNone(strings.Join(hs, ","))}
 	case resource.KindGateway:
 		s := o.Gateway()
 		var ls []string
@@ -427,6 +454,50 @@ func orNone(s string) string {
 		return "<none>"
 	}
 	return s
+}
+
+// percentSuffix formats a fault's share: "" for all requests, else " (5%)".
+func percentSuffix(p *int32) string {
+	if p == nil || *p == 100 {
+		return ""
+	}
+	return " (" + strconv.Itoa(int(*p)) + "%)"
+}
+
+// outlierSummary lists the detectors a policy turns on.
+func outlierSummary(o *v1alpha1.OutlierDetection) string {
+	if o == nil {
+		return "<none>"
+	}
+	var ds []string
+	for _, d := range []struct {
+		name string
+		n    *int32
+	}{{"5xx", o.Consecutive5xx}, {"gateway", o.ConsecutiveGatewayErrors}, {"local", o.ConsecutiveLocalOriginFailures}} {
+		if d.n != nil && *d.n > 0 {
+			ds = append(ds, d.name+"="+strconv.Itoa(int(*d.n)))
+		}
+	}
+	if o.SuccessRate != nil {
+		ds = append(ds, "success-rate")
+	}
+	if o.FailurePercentage != nil {
+		ds = append(ds, "failure-percentage")
+	}
+	return orNone(strings.Join(ds, ","))
+}
+
+// healthSummary names a policy's probe.
+func healthSummary(h *v1alpha1.HealthCheck) string {
+	switch {
+	case h == nil:
+		return "<none>"
+	case h.HTTP != nil:
+		return "http " + h.HTTP.Path
+	case h.GRPC != nil:
+		return "grpc " + h.GRPC.Service
+	}
+	return "tcp"
 }
 
 func durationOrNone(d time.Duration) string {
@@ -642,6 +713,12 @@ func refersTo(o *resource.Object, ns, name string) string {
 		for _, rule := range r.Rules {
 			for _, b := range rule.BackendRefs {
 				backend(b.BackendRef)
+			}
+			for _, f := range rule.Filters {
+				if m := f.RequestMirror; m != nil && string(m.BackendRef.Name) == name && local(m.BackendRef.Namespace) &&
+					(m.BackendRef.Kind == nil || *m.BackendRef.Kind == "Service") {
+					add("mirror")
+				}
 			}
 		}
 	case resource.KindGRPCRoute:

@@ -152,7 +152,7 @@ func TestResourceCommandErrors(t *testing.T) {
 		args    []string
 		wantErr string
 	}{
-		{[]string{"get", "pods"}, `weft: unknown resource type "pods" (known: backendpolicies, gateways, grpcroutes, httproutes, services, tcproutes, workloads)`},
+		{[]string{"get", "pods"}, `weft: unknown resource type "pods" (known: backendpolicies, faultinjections, gateways, grpcroutes, httproutes, services, tcproutes, workloads)`},
 		{[]string{"get", "svc", "-o", "xml"}, `weft: --output: want yaml, json or wide, got "xml"`},
 		{[]string{"apply"}, "weft: no input: use -f FILE, -f DIR or -f -"},
 		{[]string{"apply", "-f", "/nonexistent/x.yaml"}, "weft: stat /nonexistent/x.yaml: no such file or directory"},
@@ -204,4 +204,60 @@ func TestReadSourcesDirectories(t *testing.T) {
 	if _, err := readSources([]string{empty}, false, nil); err == nil || !strings.Contains(err.Error(), "no .yaml, .yml or .json files (use -R for subdirectories)") {
 		t.Errorf("empty dir: %v", err)
 	}
+}
+
+func TestResilienceResourceCommands(t *testing.T) {
+	srv := "--server=" + startControl(t)
+	in := `apiVersion: weft.dev/v1alpha1
+kind: Service
+metadata: {name: api, namespace: shop}
+spec: {ports: [{port: 80}]}
+---
+apiVersion: weft.dev/v1alpha1
+kind: BackendPolicy
+metadata: {name: api, namespace: shop}
+spec:
+  targetRef: {name: api}
+  retryBudget: {}
+  outlierDetection: {consecutiveGatewayErrors: 2, failurePercentage: {}}
+  healthCheck: {http: {path: /healthz}}
+---
+apiVersion: weft.dev/v1alpha1
+kind: FaultInjection
+metadata: {name: slow, namespace: shop}
+spec:
+  delay: {fixedDelay: 250ms, percent: 10}
+  abort: {grpcStatus: 14}
+  headers: [{name: x-chaos, value: "on"}, {name: x-user, present: true}]
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: api, namespace: shop}
+spec:
+  parentRefs: [{kind: Service, name: api}]
+  rules:
+  - filters:
+    - {type: ExtensionRef, extensionRef: {group: weft.dev, kind: FaultInjection, name: slow}}
+    - {type: RequestMirror, requestMirror: {backendRef: {name: shadow, port: 80}, percent: 5}}
+    backendRefs: [{name: api, port: 80}]
+---
+apiVersion: weft.dev/v1alpha1
+kind: Service
+metadata: {name: shadow, namespace: shop}
+spec: {ports: [{port: 80}]}
+`
+	run(t, in, "apply", "-f", "-", srv).must(t, 0, []string{"faultinjection/slow created\n", "backendpolicy/api created\n"}, nil)
+	run(t, "", "get", "fi", "-n", "shop", "-o", "wide", srv).must(t, 0, []string{
+		"NAME   DELAY         ABORT     AGE", "slow   250ms (10%)   grpc 14", "x-chaos=on,x-user\n",
+	}, nil)
+	run(t, "", "get", "bp", "api", "-n", "shop", "-o", "wide", srv).must(t, 0, []string{"5xx=5,gateway=2,failure-percentage", "http /healthz"}, nil)
+	run(t, "", "describe", "svc", "shadow", "-n", "shop", srv).must(t, 0, []string{"httproute/api (shop) mirror"}, nil)
+	run(t, "", "get", "faultinjections", "slow", "-n", "shop", "-o", "yaml", srv).must(t, 0, []string{"kind: FaultInjection", "fixedDelay: 250ms", "percent: 100"}, nil)
+
+	// A route naming a FaultInjection that does not exist is refused.
+	dangling := "apiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\nmetadata: {name: other, namespace: shop}\nspec:\n  parentRefs: [{kind: Service, name: api}]\n" +
+		"  rules:\n  - matches: [{path: {value: /x}}]\n    filters: [{type: ExtensionRef, extensionRef: {group: weft.dev, kind: FaultInjection, name: gone}}]\n    backendRefs: [{name: api, port: 80}]\n"
+	run(t, dangling, "apply", "-f", "-", srv).must(t, 1, nil, []string{"spec.rules[0].filters[0].extensionRef: FaultInjection shop/gone not found"})
+	// One stored earlier resolves.
+	run(t, strings.Replace(dangling, "name: gone", "name: slow", 1), "apply", "-f", "-", srv).must(t, 0, []string{"httproute/other created\n"}, nil)
 }

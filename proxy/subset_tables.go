@@ -137,6 +137,7 @@ var supported = subset.NewTable(
 	subset.Message{Type: "envoy.config.cluster.v3.CircuitBreakers.Thresholds.RetryBudget", Fields: []subset.Field{
 		{Name: "budget_percent"}, {Name: "min_retry_concurrency"},
 	}},
+	subset.Message{Type: "envoy.type.v3.Percent", Fields: []subset.Field{{Name: "value"}}},
 	// Load-balancing settings are checked by proxy/cluster/lb.
 	subset.Message{Type: "envoy.config.cluster.v3.Cluster.RingHashLbConfig", Any: true},
 	subset.Message{Type: "envoy.config.cluster.v3.Cluster.MaglevLbConfig", Any: true},

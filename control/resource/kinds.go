@@ -15,13 +15,14 @@ type Kind string
 
 // The kinds weft stores.
 const (
-	KindService       Kind = "Service"
-	KindWorkload      Kind = "Workload"
-	KindBackendPolicy Kind = "BackendPolicy"
-	KindGateway       Kind = "Gateway"
-	KindHTTPRoute     Kind = "HTTPRoute"
-	KindGRPCRoute     Kind = "GRPCRoute"
-	KindTCPRoute      Kind = "TCPRoute"
+	KindService        Kind = "Service"
+	KindWorkload       Kind = "Workload"
+	KindBackendPolicy  Kind = "BackendPolicy"
+	KindFaultInjection Kind = "FaultInjection"
+	KindGateway        Kind = "Gateway"
+	KindHTTPRoute      Kind = "HTTPRoute"
+	KindGRPCRoute      Kind = "GRPCRoute"
+	KindTCPRoute       Kind = "TCPRoute"
 )
 
 // API groups and versions.
@@ -83,6 +84,16 @@ var kinds = []KindInfo{
 		newObject: func() any { return new(v1alpha1.BackendPolicy) },
 		parts:     func(o any) (*metav1.ObjectMeta, any) { s := o.(*v1alpha1.BackendPolicy); return &s.ObjectMeta, &s.Spec },
 		defaults:  func(o any) { o.(*v1alpha1.BackendPolicy).SetDefaults() },
+	},
+	{
+		Kind: KindFaultInjection, Group: v1alpha1.GroupName, APIVersions: []string{WeftAPIVersion},
+		Plural: "faultinjections", Aliases: []string{"faultinjection", "fault", "faults", "fi"},
+		newObject: func() any { return new(v1alpha1.FaultInjection) },
+		parts: func(o any) (*metav1.ObjectMeta, any) {
+			s := o.(*v1alpha1.FaultInjection)
+			return &s.ObjectMeta, &s.Spec
+		},
+		defaults: func(o any) { o.(*v1alpha1.FaultInjection).SetDefaults() },
 	},
 	{
 		Kind: KindGateway, Group: GatewayGroup, APIVersions: []string{GatewayAPIVersion, GatewayGroup + "/v1beta1"},

@@ -27,6 +27,7 @@ func (k Key) String() string { return string(k.Kind) + " " + k.Namespace + "/" +
 //	Service       *v1alpha1.ServiceSpec
 //	Workload      *v1alpha1.WorkloadSpec
 //	BackendPolicy *v1alpha1.BackendPolicySpec
+//	FaultInjection *v1alpha1.FaultInjectionSpec
 //	Gateway       *gwv1.GatewaySpec
 //	HTTPRoute     *gwv1.HTTPRouteSpec
 //	GRPCRoute     *gwv1.GRPCRouteSpec
@@ -76,6 +77,12 @@ func (o *Object) Workload() *v1alpha1.WorkloadSpec { s, _ := o.Spec.(*v1alpha1.W
 // BackendPolicy returns the spec of a BackendPolicy, or nil.
 func (o *Object) BackendPolicy() *v1alpha1.BackendPolicySpec {
 	s, _ := o.Spec.(*v1alpha1.BackendPolicySpec)
+	return s
+}
+
+// FaultInjection returns the spec of a FaultInjection, or nil.
+func (o *Object) FaultInjection() *v1alpha1.FaultInjectionSpec {
+	s, _ := o.Spec.(*v1alpha1.FaultInjectionSpec)
 	return s
 }
 

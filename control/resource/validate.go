@@ -30,7 +30,7 @@ func Validate(ctx context.Context, objs []Object, existing Lister) (warnings []s
 	var errs []error
 	w := &world{byKey: map[Key]*Object{}, batch: map[Key]bool{}}
 	if existing != nil {
-		for _, k := range []Kind{KindService, KindGateway, KindHTTPRoute, KindBackendPolicy} {
+		for _, k := range []Kind{KindService, KindGateway, KindHTTPRoute, KindBackendPolicy, KindFaultInjection} {
 			list, lerr := existing.List(ctx, k, "")
 			if lerr != nil {
 				return nil, fmt.Errorf("validate: list existing %s: %w", k, lerr)
@@ -120,6 +120,8 @@ func (v *validator) object() {
 		v.workload(o.Workload())
 	case KindBackendPolicy:
 		v.backendPolicy(o.BackendPolicy())
+	case KindFaultInjection:
+		v.faultInjection(o.FaultInjection())
 	case KindGateway:
 		v.gateway(o.Gateway())
 	case KindHTTPRoute:

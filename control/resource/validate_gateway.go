@@ -217,7 +217,15 @@ func (v *validator) headerFilter(path string, f *gwv1.HTTPHeaderFilter) {
 	}
 }
 
-func (v *validator) httpFilters(path string, fs []gwv1.HTTPRouteFilter, hasBackends bool) {
+// filterScope says where a filter list is: a rule's filters (where a
+// FaultInjection may be referenced once) or a backendRef's.
+type filterScope struct {
+	rule    bool
+	faultAt int // index of the rule's FaultInjection filter; -1: none yet
+}
+
+func (v *validator) httpFilters(path string, fs []gwv1.HTTPRouteFilter, hasBackends, rule bool) {
+	sc := &filterScope{rule: rule, faultAt: -1}
 	for i, f := range fs {
 		p := path + "[" + strconv.Itoa(i) + "]"
 		if !v.oneOf(p+".type", string(f.Type), httpFilterTypes...) {
@@ -239,7 +247,9 @@ func (v *validator) httpFilters(path string, fs []gwv1.HTTPRouteFilter, hasBacke
 		case f.ResponseHeaderModifier != nil:
 			v.headerFilter(p+".responseHeaderModifier", f.ResponseHeaderModifier)
 		case f.RequestMirror != nil:
-			v.backendRef(p+".requestMirror.backendRef", gwv1.BackendRef{BackendObjectReference: f.RequestMirror.BackendRef})
+			v.requestMirror(p+".requestMirror", f.RequestMirror)
+		case f.ExtensionRef != nil:
+			v.extensionRef(p, i, f.ExtensionRef, sc)
 		}
 		if f.Type == gwv1.HTTPRouteFilterRequestRedirect && hasBackends {
 			v.errf(p, "a RequestRedirect filter must not be used together with backendRefs")
@@ -247,7 +257,8 @@ func (v *validator) httpFilters(path string, fs []gwv1.HTTPRouteFilter, hasBacke
 	}
 }
 
-func (v *validator) grpcFilters(path string, fs []gwv1.GRPCRouteFilter) {
+func (v *validator) grpcFilters(path string, fs []gwv1.GRPCRouteFilter, rule bool) {
+	sc := &filterScope{rule: rule, faultAt: -1}
 	for i, f := range fs {
 		p := path + "[" + strconv.Itoa(i) + "]"
 		if !v.oneOf(p+".type", string(f.Type), grpcFilterTypes...) {
@@ -265,6 +276,64 @@ func (v *validator) grpcFilters(path string, fs []gwv1.GRPCRouteFilter) {
 		if f.ResponseHeaderModifier != nil {
 			v.headerFilter(p+".responseHeaderModifier", f.ResponseHeaderModifier)
 		}
+		if f.RequestMirror != nil {
+			v.requestMirror(p+".requestMirror", f.RequestMirror)
+		}
+		if f.ExtensionRef != nil {
+			v.extensionRef(p, i, f.ExtensionRef, sc)
+		}
+	}
+}
+
+// requestMirror checks the mirror's backend (a missing Service is a
+// warning) and its share: percent 0-100 or fraction numerator/denominator.
+func (v *validator) requestMirror(path string, m *gwv1.HTTPRequestMirrorFilter) {
+	v.backendRef(path+".backendRef", gwv1.BackendRef{BackendObjectReference: m.BackendRef})
+	if m.Percent != nil && m.Fraction != nil {
+		v.errf(path, "set either percent or fraction, not both")
+	}
+	if m.Percent != nil && (*m.Percent < 0 || *m.Percent > 100) {
+		v.errf(path+".percent", "must be in 0-100, got %d", *m.Percent)
+	}
+	if f := m.Fraction; f != nil {
+		den := int32(100)
+		if f.Denominator != nil {
+			den = *f.Denominator
+			if den < 1 {
+				v.errf(path+".fraction.denominator", "must be >= 1, got %d", den)
+			}
+		}
+		switch {
+		case f.Numerator < 0:
+			v.errf(path+".fraction.numerator", "must be >= 0, got %d", f.Numerator)
+		case den >= 1 && f.Numerator > den:
+			v.errf(path+".fraction.numerator", "must not be above the denominator (%d), got %d", den, f.Numerator)
+		}
+	}
+}
+
+// extensionRef checks an ExtensionRef filter: the only extension is a
+// weft.dev FaultInjection of the route's namespace, at most one per rule
+// and not on a backendRef. A reference to a FaultInjection that does not
+// exist is an error (the fault would silently not happen).
+func (v *validator) extensionRef(path string, index int, r *gwv1.LocalObjectReference, sc *filterScope) {
+	path += ".extensionRef"
+	ok := v.oneOf(path+".group", string(r.Group), v1alpha1.GroupName)
+	ok = v.oneOf(path+".kind", string(r.Kind), v1alpha1.KindFaultInjection) && ok
+	if !ok {
+		return
+	}
+	ok = v.dnsLabel(path+".name", string(r.Name), true)
+	if !sc.rule {
+		v.errf(path, "a FaultInjection applies to a whole rule: reference it from the rule's filters, not a backendRef's")
+		return
+	}
+	if sc.faultAt >= 0 {
+		v.errf(path, "only one FaultInjection per rule (also filters[%d])", sc.faultAt)
+	}
+	sc.faultAt = index
+	if ok && v.w.get(KindFaultInjection, v.obj.Namespace, string(r.Name)) == nil {
+		v.errf(path, "FaultInjection %s/%s not found", v.obj.Namespace, r.Name)
 	}
 }
 
@@ -299,11 +368,11 @@ func (v *validator) httpRoute(s *gwv1.HTTPRouteSpec) {
 		for j, m := range r.Matches {
 			v.httpMatch(rp+".matches["+strconv.Itoa(j)+"]", m)
 		}
-		v.httpFilters(rp+".filters", r.Filters, len(r.BackendRefs) > 0)
+		v.httpFilters(rp+".filters", r.Filters, len(r.BackendRefs) > 0, true)
 		for j, b := range r.BackendRefs {
 			bp := rp + ".backendRefs[" + strconv.Itoa(j) + "]"
 			v.backendRef(bp, b.BackendRef)
-			v.httpFilters(bp+".filters", b.Filters, false)
+			v.httpFilters(bp+".filters", b.Filters, false, false)
 		}
 		if t := r.Timeouts; t != nil {
 			var req, be = -1, -1
@@ -455,11 +524,11 @@ func (v *validator) grpcRoute(s *gwv1.GRPCRouteSpec) {
 				v.valueMatch(hp, headerType(h.Type), h.Value)
 			}
 		}
-		v.grpcFilters(rp+".filters", r.Filters)
+		v.grpcFilters(rp+".filters", r.Filters, true)
 		for j, b := range r.BackendRefs {
 			bp := rp + ".backendRefs[" + strconv.Itoa(j) + "]"
 			v.backendRef(bp, b.BackendRef)
-			v.grpcFilters(bp+".filters", b.Filters)
+			v.grpcFilters(bp+".filters", b.Filters, false)
 		}
 	}
 }

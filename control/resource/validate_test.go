@@ -37,6 +37,7 @@ const (
 	grpcHead   = "apiVersion: gateway.networking.k8s.io/v1\nkind: GRPCRoute\nmetadata: {name: g}\nspec:\n  parentRefs: [{kind: Service, name: a}]\n"
 	policyHead = "apiVersion: weft.dev/v1alpha1\nkind: BackendPolicy\nmetadata: {name: p}\nspec:\n  targetRef: {name: a}\n"
 	wlHead     = "apiVersion: weft.dev/v1alpha1\nkind: Workload\nmetadata: {name: a}\nspec:\n"
+	faultHead  = "apiVersion: weft.dev/v1alpha1\nkind: FaultInjection\nmetadata: {name: f}\nspec:\n"
 )
 
 func TestValidate(t *testing.T) {
@@ -122,6 +123,153 @@ func TestValidate(t *testing.T) {
 				`spec.retries.retryOn[1]: must be one of 5xx, gateway-error, reset, connect-failure, retriable-4xx, refused-stream, unavailable, cancelled, deadline-exceeded, resource-exhausted, got "sometimes"`,
 				`spec.retries.backoff.max: must be >= base (1s), got 100ms`,
 				`spec.connectionLimits.maxConnections: must be >= 1, got 0`,
+			},
+		},
+		{
+			name: "resilience policy ok",
+			in: svcA + "---\n" + policyHead + "  connectionLimits: {maxConnections: 10}\n  retryBudget: {percent: 0, minRetryConcurrency: 0}\n" +
+				"  outlierDetection:\n    consecutive5xx: 0\n    consecutiveGatewayErrors: 3\n    consecutiveLocalOriginFailures: 2\n    interval: 1s\n    baseEjectionTime: 10m\n" +
+				"    maxEjectionPercent: 100\n    panicThreshold: 0\n    successRate: {minimumHosts: 1, requestVolume: 1, stdevFactor: 1}\n    failurePercentage: {threshold: 100}\n" +
+				"  healthCheck: {http: {path: /healthz, expectedStatuses: [200, 204]}, interval: 2s, timeout: 2s, unhealthyThreshold: 1, healthyThreshold: 3}\n",
+		},
+		{name: "outlier detection defaults ok", in: svcA + "---\n" + policyHead + "  outlierDetection: {}\n  healthCheck: {tcp: true}\n"},
+		{name: "grpc health check ok", in: svcA + "---\n" + policyHead + "  healthCheck: {grpc: {service: shop.Cart}}\n"},
+		{
+			name: "outlier detection errors",
+			in: svcA + "---\n" + policyHead + "  outlierDetection:\n    consecutive5xx: -1\n    consecutiveGatewayErrors: -2\n    consecutiveLocalOriginFailures: -3\n" +
+				"    interval: -1s\n    baseEjectionTime: 1m\n    maxEjectionTime: 10s\n    maxEjectionPercent: 0\n    panicThreshold: 101\n" +
+				"    successRate: {minimumHosts: 0, requestVolume: 0, stdevFactor: 0}\n    failurePercentage: {threshold: 0, minimumHosts: 0, requestVolume: -1}\n",
+			wantErr: []string{
+				`(BackendPolicy default/p): spec.outlierDetection.consecutive5xx: must be >= 0, got -1`,
+				`spec.outlierDetection.consecutiveGatewayErrors: must be >= 0, got -2`,
+				`spec.outlierDetection.consecutiveLocalOriginFailures: must be >= 0, got -3`,
+				`spec.outlierDetection.interval: must be > 0, got -1s`,
+				`spec.outlierDetection.maxEjectionTime: must be >= baseEjectionTime (1m0s), got 10s`,
+				`spec.outlierDetection.maxEjectionPercent: must be in 1-100, got 0`,
+				`spec.outlierDetection.panicThreshold: must be in 0-100, got 101`,
+				`spec.outlierDetection.successRate.minimumHosts: must be >= 1, got 0`,
+				`spec.outlierDetection.successRate.requestVolume: must be >= 1, got 0`,
+				`spec.outlierDetection.successRate.stdevFactor: must be >= 1, got 0`,
+				`spec.outlierDetection.failurePercentage.threshold: must be in 1-100, got 0`,
+				`spec.outlierDetection.failurePercentage.minimumHosts: must be >= 1, got 0`,
+				`spec.outlierDetection.failurePercentage.requestVolume: must be >= 1, got -1`,
+			},
+		},
+		{
+			name:    "outlier detection without detector",
+			in:      svcA + "---\n" + policyHead + "  outlierDetection: {consecutive5xx: 0, consecutiveGatewayErrors: 0}\n",
+			wantErr: []string{`spec.outlierDetection: no detector is on: set consecutive5xx, consecutiveGatewayErrors or consecutiveLocalOriginFailures above 0, or successRate or failurePercentage`},
+		},
+		{
+			name: "health check errors",
+			in: svcA + "---\n" + policyHead + "  healthCheck:\n    http: {path: healthz, expectedStatuses: [200, 700, 200]}\n    tcp: true\n" +
+				"    interval: 1s\n    timeout: 2s\n    unhealthyThreshold: 0\n    healthyThreshold: -1\n",
+			wantErr: []string{
+				`spec.healthCheck.http.path: must be a path starting with '/' without spaces or '#', got "healthz"`,
+				`spec.healthCheck.http.expectedStatuses[1]: must be an HTTP status in 100-599, got 700`,
+				`spec.healthCheck.http.expectedStatuses[2]: duplicate status 200 (also expectedStatuses[0])`,
+				`spec.healthCheck: set exactly one of http, grpc, tcp (got 2)`,
+				`spec.healthCheck.timeout: must not be longer than interval (1s), got 2s`,
+				`spec.healthCheck.unhealthyThreshold: must be >= 1, got 0`,
+				`spec.healthCheck.healthyThreshold: must be >= 1, got -1`,
+			},
+		},
+		{name: "health check needs a probe", in: svcA + "---\n" + policyHead + "  healthCheck: {interval: 1s}\n", wantErr: []string{`spec.healthCheck: set one of http, grpc, tcp: true`}},
+		{name: "health check http path required", in: svcA + "---\n" + policyHead + "  healthCheck: {http: {}}\n", wantErr: []string{`spec.healthCheck.http.path: required, e.g. "/healthz"`}},
+		{
+			name:    "health check grpc service",
+			in:      svcA + "---\n" + policyHead + "  healthCheck: {grpc: {service: \"shop cart\"}, timeout: -1s}\n",
+			wantErr: []string{`spec.healthCheck.grpc.service: must be a fully qualified gRPC service name (letters, digits, '_', '.'), got "shop cart"`, `spec.healthCheck.timeout: must be > 0, got -1s`},
+		},
+		{
+			name: "retry budget errors",
+			in:   svcA + "---\n" + policyHead + "  connectionLimits: {maxRetries: 3}\n  retryBudget: {percent: 101, minRetryConcurrency: -1}\n",
+			wantErr: []string{
+				`spec.retryBudget.percent: must be in 0-100, got 101`,
+				`spec.retryBudget.minRetryConcurrency: must be >= 0, got -1`,
+				`spec.retryBudget: set either retryBudget or connectionLimits.maxRetries, not both: the budget replaces the fixed limit`,
+			},
+		},
+		{name: "fault injection ok", in: faultHead + "  delay: {fixedDelay: 100ms, percent: 0}\n  abort: {grpcStatus: 14, percent: 100}\n  headers: [{name: x-fault, value: \"on\"}, {name: X-Test, present: true}]\n"},
+		{
+			name: "fault injection errors",
+			in: faultHead + "  delay: {fixedDelay: -1s, percent: 101}\n  abort: {httpStatus: 100, grpcStatus: 17, percent: -1}\n" +
+				"  headers: [{name: \"bad header\", value: x}, {name: x-a}, {name: X-A, value: v, present: true}, {value: v}]\n",
+			wantErr: []string{
+				`(FaultInjection default/f): spec.delay.fixedDelay: must be > 0, got -1s`,
+				`spec.delay.percent: must be in 0-100, got 101`,
+				`spec.abort: set either httpStatus or grpcStatus, not both`,
+				`spec.abort.httpStatus: must be in 200-599, got 100`,
+				`spec.abort.grpcStatus: must be in 1-16, got 17`,
+				`spec.abort.percent: must be in 0-100, got -1`,
+				`spec.headers[0].name: must be a valid HTTP header name, got "bad header"`,
+				`spec.headers[1]: set value (an exact match) or present: true`,
+				`spec.headers[2].name: duplicate header "X-A" (also headers[1])`,
+				`spec.headers[2]: set either value or present: true, not both`,
+				`spec.headers[3].name: required`,
+			},
+		},
+		{name: "fault injection empty", in: faultHead + "  headers: []\n", wantErr: []string{`(FaultInjection default/f): spec: set delay, abort or both`}},
+		{
+			name:    "fault injection parts required",
+			in:      faultHead + "  delay: {percent: 5}\n  abort: {percent: 5}\n",
+			wantErr: []string{`spec.delay.fixedDelay: required: how long to hold requests, e.g. "500ms"`, `spec.abort: set httpStatus or grpcStatus`},
+		},
+		{
+			name: "fault and mirror filters ok",
+			in: gwEdge + "---\n" + svcA + "---\n" + svcB + "---\n" + faultHead + "  abort: {httpStatus: 503}\n---\n" + routeHead +
+				"  rules:\n  - filters:\n    - {type: ExtensionRef, extensionRef: {group: weft.dev, kind: FaultInjection, name: f}}\n" +
+				"    - {type: RequestMirror, requestMirror: {backendRef: {name: b, port: 80}, percent: 10}}\n" +
+				"    - {type: RequestMirror, requestMirror: {backendRef: {name: b, port: 80}, fraction: {numerator: 1, denominator: 1000}}}\n" +
+				"    backendRefs: [{name: a, port: 80}]\n",
+		},
+		{
+			name:     "fault resolved from the store",
+			existing: gwEdge + "---\n" + svcA + "---\n" + faultHead + "  abort: {httpStatus: 503}\n",
+			in:       routeHead + "  rules:\n  - filters: [{type: ExtensionRef, extensionRef: {group: weft.dev, kind: FaultInjection, name: f}}]\n    backendRefs: [{name: a, port: 80}]\n",
+		},
+		{
+			name: "extensionRef errors",
+			in: gwEdge + "---\n" + svcA + "---\n" + faultHead + "  abort: {httpStatus: 503}\n---\n" + routeHead +
+				"  rules:\n  - filters:\n    - {type: ExtensionRef, extensionRef: {group: example.com, kind: RateLimit, name: f}}\n" +
+				"    - {type: ExtensionRef, extensionRef: {group: weft.dev, kind: FaultInjection, name: gone}}\n" +
+				"    - {type: ExtensionRef, extensionRef: {group: weft.dev, kind: FaultInjection, name: f}}\n" +
+				"    backendRefs:\n    - name: a\n      port: 80\n      filters: [{type: ExtensionRef, extensionRef: {group: weft.dev, kind: FaultInjection, name: f}}]\n",
+			wantErr: []string{
+				`(HTTPRoute default/r): spec.rules[0].filters[0].extensionRef.group: must be one of weft.dev, got "example.com"`,
+				`spec.rules[0].filters[0].extensionRef.kind: must be one of FaultInjection, got "RateLimit"`,
+				`spec.rules[0].filters[1].extensionRef: FaultInjection default/gone not found`,
+				`spec.rules[0].filters[2].extensionRef: only one FaultInjection per rule (also filters[1])`,
+				`spec.rules[0].backendRefs[0].filters[0].extensionRef: a FaultInjection applies to a whole rule: reference it from the rule's filters, not a backendRef's`,
+			},
+		},
+		{
+			name: "mirror errors",
+			in: gwEdge + "---\n" + svcA + "---\n" + routeHead + "  rules:\n  - filters:\n" +
+				"    - {type: RequestMirror, requestMirror: {backendRef: {name: gone, port: 80}, percent: 101}}\n" +
+				"    - {type: RequestMirror, requestMirror: {backendRef: {name: a, port: 80}, percent: 5, fraction: {numerator: 1}}}\n" +
+				"    - {type: RequestMirror, requestMirror: {backendRef: {name: a, port: 80}, fraction: {numerator: 3, denominator: 2}}}\n" +
+				"    - {type: RequestMirror, requestMirror: {backendRef: {name: a, port: 80}, fraction: {numerator: -1, denominator: 0}}}\n" +
+				"    - {type: RequestMirror, requestMirror: {backendRef: {name: a}}}\n" +
+				"    backendRefs: [{name: a, port: 80}]\n",
+			wantErr: []string{
+				`spec.rules[0].filters[0].requestMirror.percent: must be in 0-100, got 101`,
+				`spec.rules[0].filters[1].requestMirror: set either percent or fraction, not both`,
+				`spec.rules[0].filters[2].requestMirror.fraction.numerator: must not be above the denominator (2), got 3`,
+				`spec.rules[0].filters[3].requestMirror.fraction.denominator: must be >= 1, got 0`,
+				`spec.rules[0].filters[3].requestMirror.fraction.numerator: must be >= 0, got -1`,
+				`spec.rules[0].filters[4].requestMirror.backendRef.port: required for a Service backend`,
+			},
+			wantWarn: []string{`spec.rules[0].filters[0].requestMirror.backendRef: Service default/gone not found`},
+		},
+		{
+			name: "grpcroute fault and mirror",
+			in: svcA + "---\n" + faultHead + "  abort: {grpcStatus: 14}\n---\n" + grpcHead + "  rules:\n  - filters:\n" +
+				"    - {type: ExtensionRef, extensionRef: {group: weft.dev, kind: FaultInjection, name: nope}}\n" +
+				"    - {type: RequestMirror, requestMirror: {backendRef: {name: a, port: 80}, percent: 200}}\n    backendRefs: [{name: a, port: 80}]\n",
+			wantErr: []string{
+				`(GRPCRoute default/g): spec.rules[0].filters[0].extensionRef: FaultInjection default/nope not found`,
+				`spec.rules[0].filters[1].requestMirror.percent: must be in 0-100, got 200`,
 			},
 		},
 		{name: "hash needed", in: svcA + "---\n" + policyHead + "  loadBalancer: {policy: maglev}\n", wantErr: []string{`spec.loadBalancer.hash: required for policy maglev`}},

@@ -242,9 +242,152 @@ func (v *validator) backendPolicy(s *v1alpha1.BackendPolicySpec) {
 			{"maxRequests", c.MaxRequests, 1},
 			{"maxRetries", c.MaxRetries, 0},
 		} {
-			if f.val != nil && *f.val < f.min {
-				v.errf("spec.connectionLimits."+f.name, "must be >= %d, got %d", f.min, *f.val)
-			}
+			v.atLeast("spec.connectionLimits."+f.name, f.val, f.min)
 		}
+	}
+	if b := s.RetryBudget; b != nil {
+		v.inRange("spec.retryBudget.percent", b.Percent, 0, 100)
+		v.atLeast("spec.retryBudget.minRetryConcurrency", b.MinRetryConcurrency, 0)
+		if c := s.ConnectionLimits; c != nil && c.MaxRetries != nil {
+			v.errf("spec.retryBudget", "set either retryBudget or connectionLimits.maxRetries, not both: the budget replaces the fixed limit")
+		}
+	}
+	if o := s.OutlierDetection; o != nil {
+		v.outlierDetection("spec.outlierDetection", o)
+	}
+	if h := s.HealthCheck; h != nil {
+		v.healthCheck("spec.healthCheck", h)
+	}
+}
+
+func (v *validator) outlierDetection(path string, o *v1alpha1.OutlierDetection) {
+	v.atLeast(path+".consecutive5xx", o.Consecutive5xx, 0)
+	v.atLeast(path+".consecutiveGatewayErrors", o.ConsecutiveGatewayErrors, 0)
+	v.atLeast(path+".consecutiveLocalOriginFailures", o.ConsecutiveLocalOriginFailures, 0)
+	v.positive(path+".interval", o.Interval)
+	v.positive(path+".baseEjectionTime", o.BaseEjectionTime)
+	v.positive(path+".maxEjectionTime", o.MaxEjectionTime)
+	if b, m := o.BaseEjectionTime.Duration, o.MaxEjectionTime.Duration; b > 0 && m > 0 && m < b {
+		v.errf(path+".maxEjectionTime", "must be >= baseEjectionTime (%s), got %s", b, m)
+	}
+	v.inRange(path+".maxEjectionPercent", o.MaxEjectionPercent, 1, 100)
+	v.inRange(path+".panicThreshold", o.PanicThreshold, 0, 100)
+	if sr := o.SuccessRate; sr != nil {
+		v.atLeast(path+".successRate.minimumHosts", sr.MinimumHosts, 1)
+		v.atLeast(path+".successRate.requestVolume", sr.RequestVolume, 1)
+		v.atLeast(path+".successRate.stdevFactor", sr.StdevFactor, 1)
+	}
+	if fp := o.FailurePercentage; fp != nil {
+		v.inRange(path+".failurePercentage.threshold", fp.Threshold, 1, 100)
+		v.atLeast(path+".failurePercentage.minimumHosts", fp.MinimumHosts, 1)
+		v.atLeast(path+".failurePercentage.requestVolume", fp.RequestVolume, 1)
+	}
+	on := func(p *int32) bool { return p != nil && *p > 0 }
+	if !on(o.Consecutive5xx) && !on(o.ConsecutiveGatewayErrors) && !on(o.ConsecutiveLocalOriginFailures) &&
+		o.SuccessRate == nil && o.FailurePercentage == nil {
+		v.errf(path, "no detector is on: set consecutive5xx, consecutiveGatewayErrors or consecutiveLocalOriginFailures above 0, or successRate or failurePercentage")
+	}
+}
+
+func (v *validator) healthCheck(path string, h *v1alpha1.HealthCheck) {
+	n := 0
+	if h.HTTP != nil {
+		n++
+		switch p := h.HTTP.Path; {
+		case p == "":
+			v.errf(path+".http.path", "required, e.g. \"/healthz\"")
+		case !strings.HasPrefix(p, "/") || strings.ContainsAny(p, " \t\r\n#"):
+			v.errf(path+".http.path", "must be a path starting with '/' without spaces or '#', got %q", p)
+		}
+		seen := map[int32]int{}
+		for i, c := range h.HTTP.ExpectedStatuses {
+			sp := path + ".http.expectedStatuses[" + strconv.Itoa(i) + "]"
+			if c < 100 || c > 599 {
+				v.errf(sp, "must be an HTTP status in 100-599, got %d", c)
+			}
+			if j, dup := seen[c]; dup {
+				v.errf(sp, "duplicate status %d (also expectedStatuses[%d])", c, j)
+			}
+			seen[c] = i
+		}
+	}
+	if h.GRPC != nil {
+		n++
+		if s := h.GRPC.Service; s != "" && !grpcNameRE.MatchString(s) {
+			v.errf(path+".grpc.service", "must be a fully qualified gRPC service name (letters, digits, '_', '.'), got %q", s)
+		}
+	}
+	if h.TCP {
+		n++
+	}
+	switch {
+	case n == 0:
+		v.errf(path, "set one of http, grpc, tcp: true")
+	case n > 1:
+		v.errf(path, "set exactly one of http, grpc, tcp (got %d)", n)
+	}
+	v.positive(path+".interval", h.Interval)
+	v.positive(path+".timeout", h.Timeout)
+	if i, t := h.Interval.Duration, h.Timeout.Duration; i > 0 && t > i {
+		v.errf(path+".timeout", "must not be longer than interval (%s), got %s", i, t)
+	}
+	v.atLeast(path+".unhealthyThreshold", h.UnhealthyThreshold, 1)
+	v.atLeast(path+".healthyThreshold", h.HealthyThreshold, 1)
+}
+
+func (v *validator) faultInjection(s *v1alpha1.FaultInjectionSpec) {
+	if s.Delay == nil && s.Abort == nil {
+		v.errf("spec", "set delay, abort or both")
+	}
+	if d := s.Delay; d != nil {
+		if d.FixedDelay.Duration == 0 {
+			v.errf("spec.delay.fixedDelay", "required: how long to hold requests, e.g. \"500ms\"")
+		}
+		v.positive("spec.delay.fixedDelay", d.FixedDelay)
+		v.inRange("spec.delay.percent", d.Percent, 0, 100)
+	}
+	if a := s.Abort; a != nil {
+		switch {
+		case a.HTTPStatus != nil && a.GRPCStatus != nil:
+			v.errf("spec.abort", "set either httpStatus or grpcStatus, not both")
+		case a.HTTPStatus == nil && a.GRPCStatus == nil:
+			v.errf("spec.abort", "set httpStatus or grpcStatus")
+		}
+		v.inRange("spec.abort.httpStatus", a.HTTPStatus, 200, 599)
+		v.inRange("spec.abort.grpcStatus", a.GRPCStatus, 1, 16)
+		v.inRange("spec.abort.percent", a.Percent, 0, 100)
+	}
+	seen := map[string]int{}
+	for i, h := range s.Headers {
+		hp := "spec.headers[" + strconv.Itoa(i) + "]"
+		if h.Name == "" {
+			v.errf(hp+".name", "required")
+		} else {
+			v.headerName(hp+".name", h.Name)
+		}
+		if j, dup := seen[strings.ToLower(h.Name)]; dup && h.Name != "" {
+			v.errf(hp+".name", "duplicate header %q (also headers[%d])", h.Name, j)
+		}
+		seen[strings.ToLower(h.Name)] = i
+		switch {
+		case h.Value != "" && h.Present:
+			v.errf(hp, "set either value or present: true, not both")
+		case h.Value == "" && !h.Present:
+			v.errf(hp, "set value (an exact match) or present: true")
+		}
+	}
+}
+
+// inRange checks an optional integer against [lo, hi].
+func (v *validator) inRange(path string, p *int32, lo, hi int32) {
+	if p != nil && (*p < lo || *p > hi) {
+		v.errf(path, "must be in %d-%d, got %d", lo, hi, *p)
+	}
+}
+
+// atLeast checks an optional integer against a lower bound.
+func (v *validator) atLeast(path string, p *int32, lo int32) {
+	if p != nil && *p < lo {
+		v.errf(path, "must be >= %d, got %d", lo, *p)
 	}
 }

@@ -77,14 +77,7 @@ func (t *translator) outboundCluster(svc *resource.Object, port v1alpha1.Service
 		if policy.LoadBalancer != nil {
 			lb = policy.LoadBalancer.Policy
 		}
-		if l := policy.ConnectionLimits; l != nil {
-			th := &clusterv3.CircuitBreakers_Thresholds{Priority: corev3.RoutingPriority_DEFAULT}
-			th.MaxConnections = u32(l.MaxConnections)
-			th.MaxPendingRequests = u32(l.MaxPendingRequests)
-			th.MaxRequests = u32(l.MaxRequests)
-			th.MaxRetries = u32(l.MaxRetries)
-			c.CircuitBreakers = &clusterv3.CircuitBreakers{Thresholds: []*clusterv3.CircuitBreakers_Thresholds{th}}
-		}
+		clusterResilience(c, policy)
 	}
 	if lb == "" && port.Protocol.IsHTTP() {
 		lb = v1alpha1.LBPeakEWMA

@@ -10,6 +10,7 @@ import (
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+	faultv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/fault/v3"
 	routerv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/router/v3"
 	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
 	tcpv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/tcp_proxy/v3"
@@ -57,7 +58,7 @@ func (t *translator) sidecar() {
 					}},
 				}},
 			})
-			t.listener(name, p.InstanceAddr.Addr().String(), port, corev3.TrafficDirection_INBOUND, hcm(name, rc))
+			t.listener(name, p.InstanceAddr.Addr().String(), port, corev3.TrafficDirection_INBOUND, hcm(name, rc, false))
 		} else {
 			t.listener(name, p.InstanceAddr.Addr().String(), port, corev3.TrafficDirection_INBOUND, tcpProxy(name, []tcpTarget{{cluster: cluster}}))
 		}
@@ -95,16 +96,16 @@ func (t *translator) upstream(up v1alpha1.Upstream) {
 		t.listener(name, "127.0.0.1", uint16(up.Port), corev3.TrafficDirection_OUTBOUND, tcpProxy(name, t.tcpTargets(svc, port)))
 		return
 	}
-	rc := fmt.Sprintf("outbound|%d", up.Port)
-	t.routes = append(t.routes, &routev3.RouteConfiguration{
-		Name: rc,
+	rc := &routev3.RouteConfiguration{
+		Name: fmt.Sprintf("outbound|%d", up.Port),
 		VirtualHosts: []*routev3.VirtualHost{{
 			Name:    svc.Name + "." + svc.Namespace,
 			Domains: []string{"*"},
 			Routes:  t.serviceRoutes(svc, port),
 		}},
-	})
-	t.listener(name, "127.0.0.1", uint16(up.Port), corev3.TrafficDirection_OUTBOUND, hcm(name, rc))
+	}
+	t.routes = append(t.routes, rc)
+	t.listener(name, "127.0.0.1", uint16(up.Port), corev3.TrafficDirection_OUTBOUND, hcm(name, rc.Name, usesFault(rc)))
 }
 
 // tcpTarget is one weighted cluster of a tcp_proxy.
@@ -172,7 +173,7 @@ func (t *translator) httpProxy() {
 		}
 	}
 	t.routes = append(t.routes, rc)
-	t.listener(HTTPProxyName, "127.0.0.1", t.in.Proxy.HTTPProxyPort, corev3.TrafficDirection_OUTBOUND, hcm(HTTPProxyName, HTTPProxyName))
+	t.listener(HTTPProxyName, "127.0.0.1", t.in.Proxy.HTTPProxyPort, corev3.TrafficDirection_OUTBOUND, hcm(HTTPProxyName, HTTPProxyName, usesFault(rc)))
 }
 
 // gateway builds a gateway proxy's configuration from the Gateway named by
@@ -214,8 +215,9 @@ func (t *translator) gateway() {
 		name := fmt.Sprintf("gateway_%s_%d", gw.Name, port)
 		switch ls[0].Protocol {
 		case gwv1.HTTPProtocolType:
-			t.routes = append(t.routes, t.gatewayRoutes(name, par, ls))
-			t.listener(name, bind, uint16(port), corev3.TrafficDirection_INBOUND, hcm(name, name))
+			rc := t.gatewayRoutes(name, par, ls)
+			t.routes = append(t.routes, rc)
+			t.listener(name, bind, uint16(port), corev3.TrafficDirection_INBOUND, hcm(name, name, usesFault(rc)))
 		case gwv1.TCPProtocolType:
 			var targets []tcpTarget
 			for _, o := range t.in.Resources.tcpRoutes {
@@ -344,8 +346,21 @@ func (t *translator) listener(name, ip string, port uint16, dir corev3.TrafficDi
 	})
 }
 
-// hcm is an HTTP connection manager reading its routes over ADS.
-func hcm(statPrefix, routeConfig string) *listenerv3.Filter {
+// hcm is an HTTP connection manager reading its routes over ADS. With
+// fault, the fault filter (empty: routes configure it) precedes the router,
+// as Envoy requires for typed_per_filter_config to take effect.
+func hcm(statPrefix, routeConfig string, fault bool) *listenerv3.Filter {
+	var filters []*hcmv3.HttpFilter
+	if fault {
+		filters = append(filters, &hcmv3.HttpFilter{
+			Name:       FaultFilterName,
+			ConfigType: &hcmv3.HttpFilter_TypedConfig{TypedConfig: mustAny(&faultv3.HTTPFault{})},
+		})
+	}
+	filters = append(filters, &hcmv3.HttpFilter{
+		Name:       routerName,
+		ConfigType: &hcmv3.HttpFilter_TypedConfig{TypedConfig: mustAny(&routerv3.Router{})},
+	})
 	m := &hcmv3.HttpConnectionManager{
 		StatPrefix: statPrefix,
 		CodecType:  hcmv3.HttpConnectionManager_AUTO,
@@ -353,10 +368,7 @@ func hcm(statPrefix, routeConfig string) *listenerv3.Filter {
 			RouteConfigName: routeConfig,
 			ConfigSource:    adsSource(),
 		}},
-		HttpFilters: []*hcmv3.HttpFilter{{
-			Name:       routerName,
-			ConfigType: &hcmv3.HttpFilter_TypedConfig{TypedConfig: mustAny(&routerv3.Router{})},
-		}},
+		HttpFilters: filters,
 	}
 	return &listenerv3.Filter{Name: hcmFilterName, ConfigType: &listenerv3.Filter_TypedConfig{TypedConfig: mustAny(m)}}
 }

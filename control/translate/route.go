@@ -145,11 +145,16 @@ func boolInt(b bool) int {
 	return 0
 }
 
-// timeouts are a rule's request and per-backend-request timeouts.
-type timeouts struct{ request, backend time.Duration }
+// ruleOpts are what an HTTPRoute rule says about timing: its request and
+// per-backend-request timeouts and its retry stanza.
+type ruleOpts struct {
+	request, backend time.Duration
+	retry            *gwv1.HTTPRouteRetry
+}
 
-func httpTimeouts(t *gwv1.HTTPRouteTimeouts) timeouts {
-	var out timeouts
+func httpRuleOpts(rule gwv1.HTTPRouteRule) ruleOpts {
+	out := ruleOpts{retry: rule.Retry}
+	t := rule.Timeouts
 	if t == nil {
 		return out
 	}
@@ -162,11 +167,23 @@ func httpTimeouts(t *gwv1.HTTPRouteTimeouts) timeouts {
 	return out
 }
 
+// Retry conditions of a Gateway API retry stanza: connection errors always
+// (the spec requires it), listed status codes when given.
+const (
+	gatewayRetryOn      = "connect-failure,refused-stream,reset"
+	gatewayRetryOnCodes = gatewayRetryOn + ",retriable-status-codes"
+)
+
 // action builds the route action to bs: cluster or weighted clusters, with
 // the timeout, retries and hashing of the first backend's BackendPolicy.
-// A request timeout on the route wins over the policy's; without either the
-// route has no timeout (0s: Envoy's default would be 15s).
-func (t *translator) action(bs []backend, to timeouts) *routev3.RouteAction {
+//
+// Timeout: the rule's timeouts.request wins over the policy's
+// requestTimeout; without either the route has no timeout (0s: Envoy's
+// default would be 15s). Retries: the rule's retry stanza replaces the
+// policy's retries. Per try: timeouts.backendRequest wins over the policy's
+// perTryTimeout; without any retries it bounds the single try, so the route
+// timeout becomes the shorter of the two.
+func (t *translator) action(bs []backend, to ruleOpts) *routev3.RouteAction {
 	a := &routev3.RouteAction{}
 	if len(bs) == 1 {
 		a.ClusterSpecifier = &routev3.RouteAction_Cluster{Cluster: t.outboundCluster(bs[0].svc, bs[0].port)}
@@ -185,29 +202,40 @@ func (t *translator) action(bs []backend, to timeouts) *routev3.RouteAction {
 	if timeout == 0 && policy != nil {
 		timeout = policy.RequestTimeout.Duration
 	}
-	a.Timeout = duration(timeout)
-	if policy == nil {
-		return a
-	}
-	if r := policy.Retries; r != nil {
-		rp := &routev3.RetryPolicy{RetryOn: strings.Join(r.RetryOn, ",")}
+	var rp *routev3.RetryPolicy
+	var perTry time.Duration
+	switch {
+	case to.retry != nil:
+		rp = gatewayRetry(to.retry)
+	case policy != nil && policy.Retries != nil:
+		r := policy.Retries
+		rp = &routev3.RetryPolicy{RetryOn: strings.Join(r.RetryOn, ",")}
 		if r.Attempts != nil {
 			rp.NumRetries = wrapperspb.UInt32(uint32(*r.Attempts))
 		}
-		perTry := r.PerTryTimeout.Duration
-		if to.backend != 0 {
-			perTry = to.backend
-		}
-		if perTry > 0 {
-			rp.PerTryTimeout = duration(perTry)
-		}
+		perTry = r.PerTryTimeout.Duration
 		if b := r.Backoff; b != nil && b.Base.Duration > 0 {
 			rp.RetryBackOff = &routev3.RetryPolicy_RetryBackOff{BaseInterval: duration(b.Base.Duration)}
 			if b.Max.Duration > 0 {
 				rp.RetryBackOff.MaxInterval = duration(b.Max.Duration)
 			}
 		}
+	}
+	if to.backend != 0 {
+		perTry = to.backend
+	}
+	switch {
+	case rp != nil:
+		if perTry > 0 {
+			rp.PerTryTimeout = duration(perTry)
+		}
 		a.RetryPolicy = rp
+	case to.backend != 0 && (timeout == 0 || to.backend < timeout):
+		timeout = to.backend
+	}
+	a.Timeout = duration(timeout)
+	if policy == nil {
+		return a
 	}
 	if lb := policy.LoadBalancer; lb != nil && lb.Policy.IsHash() && lb.Hash != nil {
 		hp := &routev3.RouteAction_HashPolicy{}
@@ -224,6 +252,28 @@ func (t *translator) action(bs []backend, to timeouts) *routev3.RouteAction {
 		}
 	}
 	return a
+}
+
+// gatewayRetry translates a Gateway API retry stanza: attempts (unset:
+// Envoy's default, 1), codes as retriable status codes, backoff as the base
+// interval (the maximum is the proxy's default, 10 × base).
+func gatewayRetry(r *gwv1.HTTPRouteRetry) *routev3.RetryPolicy {
+	rp := &routev3.RetryPolicy{RetryOn: gatewayRetryOn}
+	if r.Attempts != nil {
+		rp.NumRetries = wrapperspb.UInt32(uint32(max(*r.Attempts, 0)))
+	}
+	if len(r.Codes) > 0 {
+		rp.RetryOn = gatewayRetryOnCodes
+		for _, c := range r.Codes {
+			rp.RetriableStatusCodes = append(rp.RetriableStatusCodes, uint32(c))
+		}
+	}
+	if r.Backoff != nil {
+		if d, err := time.ParseDuration(string(*r.Backoff)); err == nil && d > 0 {
+			rp.RetryBackOff = &routev3.RetryPolicy_RetryBackOff{BaseInterval: duration(d)}
+		}
+	}
+	return rp
 }
 
 // routeEntries converts the HTTPRoutes and GRPCRoutes attached to p.
@@ -254,10 +304,11 @@ func (t *translator) routeEntries(p parent, hostnames func([]gwv1.Hostname) bool
 				e.order = order
 				order++
 				e.route.Name = fmt.Sprintf("httproute/%s/%s/%d/%d", o.Namespace, o.Name, ri, mi)
-				e.route.Action = &routev3.Route_Route{Route: t.action(bs, httpTimeouts(rule.Timeouts))}
+				e.route.Action = &routev3.Route_Route{Route: t.action(bs, httpRuleOpts(rule))}
 				for _, f := range rule.Filters {
 					headerFilter(e.route, f.RequestHeaderModifier, f.ResponseHeaderModifier)
 				}
+				t.httpRuleFilters(o.Namespace, rule.Filters).apply(e.route)
 				es = append(es, e)
 			}
 		}
@@ -285,10 +336,11 @@ func (t *translator) routeEntries(p parent, hostnames func([]gwv1.Hostname) bool
 				e.order = order
 				order++
 				e.route.Name = fmt.Sprintf("grpcroute/%s/%s/%d/%d", o.Namespace, o.Name, ri, mi)
-				e.route.Action = &routev3.Route_Route{Route: t.action(bs, timeouts{})}
+				e.route.Action = &routev3.Route_Route{Route: t.action(bs, ruleOpts{})}
 				for _, f := range rule.Filters {
 					headerFilter(e.route, f.RequestHeaderModifier, f.ResponseHeaderModifier)
 				}
+				t.grpcRuleFilters(o.Namespace, rule.Filters).apply(e.route)
 				es = append(es, e)
 			}
 		}
@@ -315,7 +367,7 @@ func (t *translator) serviceRoutes(svc *resource.Object, port v1alpha1.ServicePo
 		out = append(out, &routev3.Route{
 			Name:   "default",
 			Match:  &routev3.RouteMatch{PathSpecifier: &routev3.RouteMatch_Prefix{Prefix: "/"}},
-			Action: &routev3.Route_Route{Route: t.action([]backend{{svc: svc, port: port, weight: 1}}, timeouts{})},
+			Action: &routev3.Route_Route{Route: t.action([]backend{{svc: svc, port: port, weight: 1}}, ruleOpts{})},
 		})
 	}
 	return out

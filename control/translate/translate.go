@@ -1,5 +1,5 @@
-// Package translate turns what operators declared (weft Services, Workloads
-// and BackendPolicies; Gateway API Gateways and routes) and what the registry
+// Package translate turns what operators declared (weft Services, Workloads,
+// BackendPolicies and FaultInjections; Gateway API Gateways and routes) and what the registry
 // knows (instances) into the Envoy v3 configuration of one proxy: Listeners,
 // RouteConfigurations, Clusters and ClusterLoadAssignments.
 //
@@ -148,8 +148,9 @@ type Resources struct {
 	workloads  map[nsName]*resource.Object
 	gateways   map[nsName]*resource.Object
 	policies   map[nsName]*v1alpha1.BackendPolicySpec // by target Service
-	serviceLst []*resource.Object                     // sorted by namespace, name
-	httpRoutes []*resource.Object                     // sorted by creation, namespace, name
+	faults     map[nsName]*v1alpha1.FaultInjectionSpec
+	serviceLst []*resource.Object // sorted by namespace, name
+	httpRoutes []*resource.Object // sorted by creation, namespace, name
 	grpcRoutes []*resource.Object
 	tcpRoutes  []*resource.Object
 }
@@ -162,6 +163,7 @@ func Index(objs []resource.Object) *Resources {
 		workloads: map[nsName]*resource.Object{},
 		gateways:  map[nsName]*resource.Object{},
 		policies:  map[nsName]*v1alpha1.BackendPolicySpec{},
+		faults:    map[nsName]*v1alpha1.FaultInjectionSpec{},
 	}
 	var policyObjs []*resource.Object
 	for i := range objs {
@@ -184,6 +186,10 @@ func Index(objs []resource.Object) *Resources {
 		case resource.KindBackendPolicy:
 			if o.BackendPolicy() != nil {
 				policyObjs = append(policyObjs, o)
+			}
+		case resource.KindFaultInjection:
+			if f := o.FaultInjection(); f != nil {
+				r.faults[k] = f
 			}
 		case resource.KindHTTPRoute:
 			if o.HTTPRoute() != nil {

@@ -2,6 +2,8 @@ package shop_test
 
 import (
 	"context"
+	"log/slog"
+	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -9,13 +11,18 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/anypb"
 
 	"github.com/weft-mesh/weft/control/registry"
 	"github.com/weft-mesh/weft/control/resource"
 	"github.com/weft-mesh/weft/control/translate"
 	"github.com/weft-mesh/weft/control/xds"
+	"github.com/weft-mesh/weft/proxy"
 )
 
 // loadMesh decodes and validates mesh.yaml, failing on any error or
@@ -274,4 +281,84 @@ func TestMeshTranslates(t *testing.T) {
 			t.Errorf("catalog endpoints %v, want 2 in v1 and 1 in v2", n)
 		}
 	})
+	t.Run("catalog recovery", func(t *testing.T) {
+		out := tr(sidecar(objs, "frontend"))
+		seen := 0
+		for _, c := range out.Clusters {
+			if !strings.HasPrefix(c.GetName(), "outbound|80||catalog-v") {
+				continue
+			}
+			seen++
+			od := c.GetOutlierDetection()
+			if od.GetConsecutiveGatewayFailure().GetValue() != 2 || od.GetEnforcingConsecutiveGatewayFailure().GetValue() != 100 || od.GetMaxEjectionPercent().GetValue() != 50 {
+				t.Errorf("%s: outlier detection %v, want ejection after 2 gateway errors, up to 50%%", c.GetName(), od)
+			}
+			if hc := c.GetHealthChecks(); len(hc) != 1 || hc[0].GetHttpHealthCheck().GetPath() != "/healthz" {
+				t.Errorf("%s: health checks %v, want GET /healthz", c.GetName(), hc)
+			}
+		}
+		if seen != 2 {
+			t.Errorf("saw %d catalog version clusters, want 2", seen)
+		}
+	})
+	// Every proxy weft up starts must accept its configuration (a NACK
+	// would leave the demo on no configuration at all).
+	for _, name := range []string{"edge", "frontend", "catalog-v1", "catalog-v2", "cart", "checkout"} {
+		t.Run("proxy accepts "+name, func(t *testing.T) {
+			info := xds.ProxyInfo{NodeID: "edge.shop", Service: "edge", Workload: "edge", Namespace: "shop", Role: xds.RoleGateway}
+			if name != "edge" {
+				info = sidecar(objs, name)
+			}
+			acceptedByProxy(t, tr(info))
+		})
+	}
+}
+
+// acceptedByProxy pushes out to a real proxy (listeners on ephemeral
+// loopback ports) in the xDS order CDS, EDS, LDS, RDS.
+func acceptedByProxy(t *testing.T, out translate.Output) {
+	t.Helper()
+	p := proxy.New(proxy.Options{
+		Logger: slog.New(slog.DiscardHandler),
+		Listen: func(string, string) (net.Listener, error) { return net.Listen("tcp", "127.0.0.1:0") },
+	})
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := p.Shutdown(ctx); err != nil {
+			t.Errorf("shutdown: %v", err)
+		}
+	}()
+	pack := func(ms map[string]proto.Message) map[string]*anypb.Any {
+		set := map[string]*anypb.Any{}
+		for name, m := range ms {
+			a, err := anypb.New(m)
+			if err != nil {
+				t.Fatal(err)
+			}
+			set[name] = a
+		}
+		return set
+	}
+	cds, eds, lds, rds := map[string]proto.Message{}, map[string]proto.Message{}, map[string]proto.Message{}, map[string]proto.Message{}
+	for _, c := range out.Clusters {
+		cds[c.GetName()] = c
+	}
+	for _, c := range out.Endpoints {
+		eds[c.GetClusterName()] = c
+	}
+	for _, l := range out.Listeners {
+		lds[l.GetName()] = l
+	}
+	for _, r := range out.Routes {
+		rds[r.GetName()] = r
+	}
+	for _, step := range []struct {
+		typeURL string
+		set     map[string]proto.Message
+	}{{resourcev3.ClusterType, cds}, {resourcev3.EndpointType, eds}, {resourcev3.ListenerType, lds}, {resourcev3.RouteType, rds}} {
+		if err := p.Update(step.typeURL, pack(step.set)); err != nil {
+			t.Fatalf("proxy refused %s: %v", step.typeURL, err)
+		}
+	}
 }

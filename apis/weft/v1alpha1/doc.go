@@ -1,5 +1,6 @@
 // Package v1alpha1 holds the Go types of the weft resource kinds under the
-// API version weft.dev/v1alpha1: Service, Workload and BackendPolicy.
+// API version weft.dev/v1alpha1: Service, Workload, BackendPolicy and
+// FaultInjection.
 //
 // Every kind has the Kubernetes shape {apiVersion, kind, metadata, spec,
 // status} so that the same YAML works with `weft apply` and, later, as a CRD.
@@ -29,9 +30,10 @@ const (
 
 // Kind names.
 const (
-	KindService       = "Service"
-	KindWorkload      = "Workload"
-	KindBackendPolicy = "BackendPolicy"
+	KindService        = "Service"
+	KindWorkload       = "Workload"
+	KindBackendPolicy  = "BackendPolicy"
+	KindFaultInjection = "FaultInjection"
 )
 
 // Status is the observed state the control plane reports for a weft object.

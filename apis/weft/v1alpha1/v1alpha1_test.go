@@ -138,3 +138,84 @@ func TestSetDefaults(t *testing.T) {
 		t.Errorf("backend policy defaults = %+v retries %+v", bp.Spec, r)
 	}
 }
+
+func TestResilienceDefaults(t *testing.T) {
+	i32 := func(v int32) *int32 { return &v }
+	tests := []struct {
+		name  string
+		in    BackendPolicySpec
+		check func(t *testing.T, s BackendPolicySpec)
+	}{
+		{
+			name: "empty blocks get every default",
+			in: BackendPolicySpec{
+				RetryBudget:      &RetryBudget{},
+				OutlierDetection: &OutlierDetection{SuccessRate: &SuccessRateDetection{}, FailurePercentage: &FailurePercentageDetection{}},
+				HealthCheck:      &HealthCheck{HTTP: &HTTPHealthCheck{Path: "/h"}},
+			},
+			check: func(t *testing.T, s BackendPolicySpec) {
+				if *s.RetryBudget.Percent != 20 || *s.RetryBudget.MinRetryConcurrency != 3 {
+					t.Errorf("retry budget = %d%% min %d", *s.RetryBudget.Percent, *s.RetryBudget.MinRetryConcurrency)
+				}
+				o := s.OutlierDetection
+				if *o.Consecutive5xx != 5 || o.ConsecutiveGatewayErrors != nil || o.ConsecutiveLocalOriginFailures != nil ||
+					o.Interval.Duration != 10*time.Second || o.BaseEjectionTime.Duration != 30*time.Second ||
+					o.MaxEjectionTime.Duration != 300*time.Second || *o.MaxEjectionPercent != 10 || *o.PanicThreshold != 50 {
+					t.Errorf("outlier detection = %+v", o)
+				}
+				if sr := o.SuccessRate; *sr.MinimumHosts != 5 || *sr.RequestVolume != 100 || *sr.StdevFactor != 1900 {
+					t.Errorf("success rate = %+v", sr)
+				}
+				if fp := o.FailurePercentage; *fp.Threshold != 85 || *fp.MinimumHosts != 5 || *fp.RequestVolume != 50 {
+					t.Errorf("failure percentage = %+v", fp)
+				}
+				h := s.HealthCheck
+				if h.Interval.Duration != 5*time.Second || h.Timeout.Duration != time.Second || *h.UnhealthyThreshold != 2 ||
+					*h.HealthyThreshold != 1 || !reflect.DeepEqual(h.HTTP.ExpectedStatuses, []int32{200}) {
+					t.Errorf("health check = %+v http %+v", h, h.HTTP)
+				}
+			},
+		},
+		{
+			name: "set values stay, long base ejection raises the max",
+			in: BackendPolicySpec{
+				RetryBudget:      &RetryBudget{Percent: i32(0), MinRetryConcurrency: i32(0)},
+				OutlierDetection: &OutlierDetection{Consecutive5xx: i32(0), BaseEjectionTime: D(10 * time.Minute), PanicThreshold: i32(0)},
+				HealthCheck:      &HealthCheck{TCP: true, Interval: D(time.Second)},
+			},
+			check: func(t *testing.T, s BackendPolicySpec) {
+				if *s.RetryBudget.Percent != 0 || *s.RetryBudget.MinRetryConcurrency != 0 {
+					t.Errorf("retry budget overwritten: %+v", s.RetryBudget)
+				}
+				o := s.OutlierDetection
+				if *o.Consecutive5xx != 0 || *o.PanicThreshold != 0 || o.MaxEjectionTime.Duration != 10*time.Minute {
+					t.Errorf("outlier detection = %+v", o)
+				}
+				if s.HealthCheck.Interval.Duration != time.Second || s.HealthCheck.HTTP != nil {
+					t.Errorf("health check = %+v", s.HealthCheck)
+				}
+			},
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s := tc.in
+			s.TargetRef.Name = "x"
+			s.SetDefaults()
+			tc.check(t, s)
+		})
+	}
+}
+
+func TestFaultInjectionDefaults(t *testing.T) {
+	f := FaultInjection{Spec: FaultInjectionSpec{Delay: &FaultDelay{FixedDelay: D(time.Second)}, Abort: &FaultAbort{}}}
+	f.SetDefaults()
+	if *f.Spec.Delay.Percent != 100 || *f.Spec.Abort.Percent != 100 {
+		t.Errorf("fault defaults = %+v %+v", f.Spec.Delay, f.Spec.Abort)
+	}
+	var empty FaultInjection
+	empty.SetDefaults()
+	if empty.Spec.Delay != nil || empty.Spec.Abort != nil {
+		t.Errorf("defaults created blocks: %+v", empty.Spec)
+	}
+}
