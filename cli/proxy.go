@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"runtime/debug"
 	"time"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
@@ -95,6 +96,12 @@ func runProxy(ctx context.Context, s streams, f proxyFlags) error {
 		if err := p.ApplyStatic(proxy.StaticResources{Listeners: boot.Listeners, Clusters: boot.Clusters}); err != nil {
 			return fmt.Errorf("%s: %w", f.config, err)
 		}
+		// Decoding a large bootstrap leaves garbage many times the size of
+		// the built config; give it back to the OS now rather than when the
+		// scavenger gets to it (a sidecar's RSS is what operators see).
+		boot = &bootstrap.Config{AdminAddr: boot.AdminAddr}
+		debug.FreeOSMemory()
+		proxy.TrimBinaryPages()
 		if boot.AdminAddr != "" {
 			f.adminAddr = boot.AdminAddr
 		}
@@ -112,6 +119,15 @@ func runProxy(ctx context.Context, s streams, f proxyFlags) error {
 		}()
 	}
 	if f.xdsAddr != "" {
+		go func() {
+			// Same after the first configuration from the control plane.
+			select {
+			case <-p.Configured():
+				debug.FreeOSMemory()
+				proxy.TrimBinaryPages()
+			case <-ctx.Done():
+			}
+		}()
 		node, err := proxyNode(f)
 		if err != nil {
 			return err
