@@ -369,7 +369,11 @@ func row(o *resource.Object, wide bool, now time.Time) []string {
 			}
 			ups = append(ups, fmt.Sprintf("%s:%d", name, u.Port))
 		}
-		c = []string{o.Name, s.Service, strconv.Itoa(int(s.ReplicaCount())), orNone(string(s.Protocol))}
+		proto := string(s.Protocol)
+		if proto == "" {
+			proto = "<service's>" // defaults to the protocol of the Service port it serves
+		}
+		c = []string{o.Name, s.Service, strconv.Itoa(int(s.ReplicaCount())), proto}
 		w = []string{s.ServiceAccount, orNone(strings.Join(ups, ",")), orNone(strings.Join(s.Command, " "))}
 	case resource.KindBackendPolicy:
 		s := o.BackendPolicy()

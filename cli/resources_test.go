@@ -99,7 +99,7 @@ func TestResourceCommandsEndToEnd(t *testing.T) {
 	r.must(t, 0, []string{"NAME         PORTS          VISIBILITY   AGE\n", "catalog-v1   80:8080/http   mesh", "cart         50051/grpc     mesh"}, nil)
 	run(t, "", "get", "httproutes", "-A", "-o", "wide", srv).must(t, 0,
 		[]string{"NAMESPACE   NAME       HOSTNAMES                    PARENTS              AGE", "shop        catalog    <none>                       service/catalog:80", "catalog-v1:80(90),catalog-v2:80(10)"}, nil)
-	run(t, "", "get", "wl", "frontend", "-n", "shop", "-o", "wide", srv).must(t, 0, []string{"frontend   frontend   2          <none>", "catalog:9001,cart:9002,checkout:9003   ./bin/frontend --listen :8080"}, nil)
+	run(t, "", "get", "wl", "frontend", "-n", "shop", "-o", "wide", srv).must(t, 0, []string{"frontend   frontend   2          <service's>", "catalog:9001,cart:9002,checkout:9003   ./bin/frontend --listen :8080"}, nil)
 	run(t, "", "get", "svc", srv).must(t, 0, nil, []string{"No resources found in default namespace."})
 
 	// YAML and JSON output; what get prints applies back unchanged.
