@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"runtime/debug"
+	"strconv"
 	"time"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
@@ -83,8 +84,8 @@ func runProxy(ctx context.Context, s streams, f proxyFlags) error {
 		return fmt.Errorf("--log-level: %w", err)
 	}
 	log := slog.New(slog.NewJSONHandler(s.err, &slog.HandlerOptions{Level: lvl}))
-	if (f.config == "") == (f.xdsAddr == "") {
-		return errors.New("exactly one of --config and --xds-addr is required")
+	if f.config == "" && f.xdsAddr == "" {
+		return errors.New("--config or --xds-addr is required")
 	}
 	p := proxy.New(proxy.Options{Logger: log})
 	var boot *bootstrap.Config
@@ -99,7 +100,17 @@ func runProxy(ctx context.Context, s streams, f proxyFlags) error {
 		// Decoding a large bootstrap leaves garbage many times the size of
 		// the built config; give it back to the OS now rather than when the
 		// scavenger gets to it (a sidecar's RSS is what operators see).
-		boot = &bootstrap.Config{AdminAddr: boot.AdminAddr}
+		// dynamic_resources.ads_config names a static cluster: its first
+		// endpoint is the control plane, as Envoy's bootstrap says.
+		var bootNode *corev3.Node
+		if boot.ADSCluster != "" && f.xdsAddr == "" {
+			addr, err := adsAddress(boot)
+			if err != nil {
+				return fmt.Errorf("%s: %w", f.config, err)
+			}
+			f.xdsAddr, bootNode = addr, boot.Node
+		}
+		boot = &bootstrap.Config{AdminAddr: boot.AdminAddr, Node: bootNode}
 		debug.FreeOSMemory()
 		proxy.TrimBinaryPages()
 		if boot.AdminAddr != "" {
@@ -129,6 +140,9 @@ func runProxy(ctx context.Context, s streams, f proxyFlags) error {
 			}
 		}()
 		node, err := proxyNode(f)
+		if boot != nil && boot.Node != nil {
+			node, err = boot.Node, nil // the bootstrap's node, as Envoy
+		}
 		if err != nil {
 			return err
 		}
@@ -155,6 +169,25 @@ func runProxy(ctx context.Context, s streams, f proxyFlags) error {
 		}
 	}
 	return err
+}
+
+// adsAddress returns the address of the bootstrap's ADS cluster: the first
+// endpoint of the static cluster named by dynamic_resources.ads_config.
+func adsAddress(b *bootstrap.Config) (string, error) {
+	for _, c := range b.Clusters {
+		if c.GetName() != b.ADSCluster {
+			continue
+		}
+		for _, le := range c.GetLoadAssignment().GetEndpoints() {
+			for _, e := range le.GetLbEndpoints() {
+				if sa := e.GetEndpoint().GetAddress().GetSocketAddress(); sa != nil {
+					return net.JoinHostPort(sa.GetAddress(), strconv.Itoa(int(sa.GetPortValue()))), nil
+				}
+			}
+		}
+		return "", fmt.Errorf("dynamic_resources.ads_config: cluster %q has no endpoint", b.ADSCluster)
+	}
+	return "", fmt.Errorf("dynamic_resources.ads_config: no static cluster named %q", b.ADSCluster)
 }
 
 // proxyNode builds the xDS node with the metadata keys of docs/architecture.md.

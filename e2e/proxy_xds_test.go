@@ -7,6 +7,8 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -237,4 +239,33 @@ func TestProxyXDS(t *testing.T) {
 	if n := failures.Load(); n != 0 {
 		t.Fatalf("%d requests failed during NACK and control-plane outage", n)
 	}
+}
+
+// TestProxyBootstrapADS runs an Envoy-style bootstrap whose
+// dynamic_resources.ads_config names a static cluster: the proxy finds the
+// control plane there, identifies with the bootstrap's node, and serves
+// what the server pushes.
+func TestProxyBootstrapADS(t *testing.T) {
+	a := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "from ads") }))
+	defer a.Close()
+	xdsPort := freePort(t)
+	cache := cachev3.NewSnapshotCache(true, cachev3.IDHash{}, nil)
+	port, admin := freePort(t), freePort(t)
+	const node = "bootstrap-node"
+	cache.SetSnapshot(context.Background(), node, meshSnapshot(t, "1", port, []string{a.Listener.Addr().String()}, nil))
+	startXDS(t, fmt.Sprintf("127.0.0.1:%d", xdsPort), cache, make(chan string, 4))
+	doc := fmt.Sprintf(`node: {id: %s, cluster: frontend, metadata: {namespace: default}}
+admin: {address: {socket_address: {address: 127.0.0.1, port_value: %d}}}
+dynamic_resources:
+  ads_config: {api_type: GRPC, transport_api_version: V3, grpc_services: [{envoy_grpc: {cluster_name: xds}}]}
+  cds_config: {ads: {}, resource_api_version: V3}
+  lds_config: {ads: {}, resource_api_version: V3}
+static_resources:
+  clusters:
+%s`, node, admin, clusterDoc("xds", true, fmt.Sprintf("127.0.0.1:%d", xdsPort)))
+	file := filepath.Join(t.TempDir(), "envoy.yaml")
+	os.WriteFile(file, []byte(doc), 0o644)
+	p := start(t, "proxy", "--config", file)
+	waitReady(t, p, admin)
+	waitBody(t, fmt.Sprintf("http://127.0.0.1:%d/", port), nil, "from ads")
 }
