@@ -268,4 +268,9 @@ static_resources:
 	p := start(t, "proxy", "--config", file)
 	waitReady(t, p, admin)
 	waitBody(t, fmt.Sprintf("http://127.0.0.1:%d/", port), nil, "from ads")
+	// The static xds cluster stays beside the pushed ones (config dump).
+	dump, err := httpGet(fmt.Sprintf("http://127.0.0.1:%d/config_dump", admin))
+	if err != nil || !strings.Contains(dump, `"xds"`) || !strings.Contains(dump, `"backend"`) {
+		t.Fatalf("config dump lacks the static or the dynamic cluster: %v\n%.2000s", err, dump)
+	}
 }

@@ -60,6 +60,7 @@ type Proxy struct {
 
 	mu         sync.Mutex // serialises updates and guards the fields below
 	accepted   resources
+	static     map[string]map[string]proto.Message // bootstrap resources by type URL, kept across xDS updates
 	live       map[string]*liveListener
 	stats      map[string]*cluster.Stats
 	lastUpdate time.Time
@@ -145,6 +146,17 @@ func (p *Proxy) Update(typeURL string, set map[string]*anypb.Any) error {
 		}
 		msgs[name] = m
 	}
+	// Static resources of the bootstrap stay beside dynamic ones, as in
+	// Envoy; a dynamic resource may not take a static one's name.
+	p.mu.Lock()
+	static := p.static[typeURL]
+	p.mu.Unlock()
+	for name, m := range static {
+		if _, clash := msgs[name]; clash {
+			return fmt.Errorf("%s %q: a static resource of the bootstrap has this name", shortType(typeURL), name)
+		}
+		msgs[name] = m
+	}
 	return p.replace(typeURL, msgs)
 }
 
@@ -200,6 +212,9 @@ func (p *Proxy) ApplyStatic(r StaticResources) error {
 	if err := p.replace(resourcev3.ListenerType, ls); err != nil {
 		return fmt.Errorf("static_resources.listeners: %w", err)
 	}
+	p.mu.Lock()
+	p.static = map[string]map[string]proto.Message{resourcev3.ClusterType: cs, resourcev3.ListenerType: ls}
+	p.mu.Unlock()
 	return nil
 }
 

@@ -220,10 +220,10 @@ func TestInvalidUpdateKeepsServing(t *testing.T) {
 	defer up.Close()
 	p, addrs := startProxy(t, httpBootstrap(`              - match: {prefix: "/"}
                 route: {cluster: backend}`, staticCluster("backend", "", up.Listener.Addr().String())))
-	bad := &clusterv3.Cluster{Name: "backend", ClusterDiscoveryType: &clusterv3.Cluster_Type{Type: clusterv3.Cluster_EDS}, UpstreamBindConfig: &corev3.BindConfig{}}
+	bad := &clusterv3.Cluster{Name: "dyn", ClusterDiscoveryType: &clusterv3.Cluster_Type{Type: clusterv3.Cluster_EDS}, UpstreamBindConfig: &corev3.BindConfig{}}
 	a, _ := anypb.New(bad)
-	err := p.Update(resourcev3.ClusterType, map[string]*anypb.Any{"backend": a})
-	if err == nil || !strings.Contains(err.Error(), `cluster "backend": upstream_bind_config: unsupported by weft`) {
+	err := p.Update(resourcev3.ClusterType, map[string]*anypb.Any{"dyn": a})
+	if err == nil || !strings.Contains(err.Error(), `cluster "dyn": upstream_bind_config: unsupported by weft`) {
 		t.Fatalf("err = %v, want the unsupported field named", err)
 	}
 	resp, err := http.Get("http://" + addrs["in"] + "/")
