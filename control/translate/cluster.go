@@ -215,13 +215,31 @@ func (t *translator) loadAssignment(cluster string, ins []registry.Instance) *en
 		return cmp.Or(cmp.Compare(a.Region, b.Region), cmp.Compare(a.Zone, b.Zone), cmp.Compare(a.SubZone, b.SubZone))
 	})
 	for _, l := range locs {
-		lle := &endpointv3.LocalityLbEndpoints{LbEndpoints: byLoc[l]}
+		lle := &endpointv3.LocalityLbEndpoints{LbEndpoints: byLoc[l], Priority: localityPriority(t.in.Proxy.Locality, l)}
 		if l != (registry.Locality{}) {
 			lle.Locality = &corev3.Locality{Region: l.Region, Zone: l.Zone, SubZone: l.SubZone}
 		}
 		cla.Endpoints = append(cla.Endpoints, lle)
 	}
 	return cla
+}
+
+// localityPriority is locality-aware failover, as Istio's: endpoints in the
+// proxy's own zone get priority 0, the rest of its region 1, other regions
+// 2. The proxy's priority load balancing sends everything to priority 0 while
+// enough of it is healthy and spills over as its healthy share falls (Envoy's
+// overprovisioning factor 1.4: below ~71% healthy). A proxy without a
+// locality, or endpoints without one, stay at priority 0.
+func localityPriority(self, ep registry.Locality) uint32 {
+	switch {
+	case self.Region == "" || ep.Region == "":
+		return 0
+	case self.Region != ep.Region:
+		return 2
+	case self.Zone != "" && self.Zone != ep.Zone:
+		return 1
+	}
+	return 0
 }
 
 // inboundCluster is the static cluster in front of the local application.

@@ -2,6 +2,7 @@ package translate
 
 import (
 	"fmt"
+	"github.com/weft-mesh/weft/control/registry"
 	"testing"
 
 	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
@@ -93,5 +94,25 @@ func TestOutlierDetectionEnforcing(t *testing.T) {
 				t.Fatalf("split_external_local_origin_errors = %v, want %v", od.GetSplitExternalLocalOriginErrors(), split)
 			}
 		})
+	}
+}
+
+func TestLocalityPriority(t *testing.T) {
+	l := func(r, z string) registry.Locality { return registry.Locality{Region: r, Zone: z} }
+	for _, tc := range []struct {
+		name     string
+		self, ep registry.Locality
+		want     uint32
+	}{
+		{"same zone", l("eu", "eu-1a"), l("eu", "eu-1a"), 0},
+		{"same region, other zone", l("eu", "eu-1a"), l("eu", "eu-1b"), 1},
+		{"other region", l("eu", "eu-1a"), l("us", "us-1a"), 2},
+		{"proxy without locality", l("", ""), l("us", "us-1a"), 0},
+		{"endpoint without locality", l("eu", "eu-1a"), l("", ""), 0},
+		{"proxy with region only", l("eu", ""), l("eu", "eu-1b"), 0},
+	} {
+		if got := localityPriority(tc.self, tc.ep); got != tc.want {
+			t.Errorf("%s: priority %d, want %d", tc.name, got, tc.want)
+		}
 	}
 }
