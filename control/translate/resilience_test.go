@@ -2,12 +2,12 @@ package translate
 
 import (
 	"fmt"
-	"github.com/weft-mesh/weft/control/registry"
 	"testing"
 
 	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
 
 	"github.com/weft-mesh/weft/apis/weft/v1alpha1"
+	"github.com/weft-mesh/weft/control/registry"
 )
 
 func TestMirrorFraction(t *testing.T) {
