@@ -2,7 +2,7 @@
 GO ?= go
 PKGS := ./...
 
-.PHONY: all build test vet fmt-check unit e2e bench demo clean
+.PHONY: all build test vet fmt-check unit e2e bench chaos demo clean
 
 all: build
 
@@ -25,6 +25,10 @@ unit:
 ## bench: proxy throughput/latency against direct, HAProxy and nginx (see bench/README.md).
 bench: build
 	./bench/run.sh
+
+## chaos: the resilience scenarios (kill, flaky, slow, breaker) vs HAProxy; writes bench/RESULTS-chaos.md.
+chaos: build
+	./bench/chaos.sh
 
 demo:
 	$(GO) run ./cmd/weft up -f examples/shop

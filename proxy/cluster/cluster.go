@@ -406,6 +406,7 @@ func (c *Cluster) rebuild() {
 		if ejected || c.checker != nil && ep.Health.Unhealthy() {
 			ms[i].Healthy = false
 		}
+		ep.noteHealth(ms[i].Healthy)
 	}
 	c.picker.Store(&pickerRef{c.Spec.Policy.Build(ms)})
 }

@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/weft-mesh/weft/proxy/cluster/health"
@@ -19,6 +20,23 @@ type Endpoint struct {
 	Load    *lb.Load
 	Outlier *outlier.Host
 	Health  *health.Target
+	// down is set while the endpoint is out of rotation (unhealthy in EDS,
+	// ejected, or failing its health checks).
+	down atomic.Bool
+}
+
+// noteHealth records whether the endpoint is in rotation; on its return
+// the latency estimate is forgotten (see lb.Load.Forget), so peak EWMA
+// tries the endpoint again at once instead of waiting for the old failures
+// to decay.
+func (e *Endpoint) noteHealth(healthy bool) {
+	if healthy {
+		if e.down.Swap(false) {
+			e.Load.Forget()
+		}
+		return
+	}
+	e.down.Store(true)
 }
 
 // Finish ends a request to e started with t := e.Load.Start(): it feeds the

@@ -12,6 +12,7 @@ import (
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
@@ -318,4 +319,39 @@ func BenchmarkFinish(b *testing.B) {
 			ep.Finish(ep.Load.Start(), outlier.Result{Status: 200})
 		}
 	})
+}
+
+// TestReturnForgetsLatency: an endpoint that comes back to health (here:
+// EDS marks it healthy again, as weft up does after a restart) starts with
+// no latency estimate, so peak EWMA sends it traffic at once instead of
+// waiting for the failures of the previous process to decay.
+func TestReturnForgetsLatency(t *testing.T) {
+	bs := []*backend{newBackend(t), newBackend(t)}
+	cc := staticCluster(t, bs, 50, false)
+	cc.OutlierDetection = nil
+	pool := NewPool(nil)
+	st := &Stats{}
+	mark := func(h corev3.HealthStatus) *Cluster {
+		c := proto.Clone(cc).(*clusterv3.Cluster)
+		c.LoadAssignment.Endpoints[0].LbEndpoints[0].HealthStatus = h
+		return build(t, c, pool, st)
+	}
+	c := mark(corev3.HealthStatus_HEALTHY)
+	ep := c.Endpoints[0]
+	tk := ep.Load.Start()
+	ep.Finish(tk, outlier.Result{Failure: outlier.Reset})
+	if _, ok := ep.Load.RTT(); !ok {
+		t.Fatal("no estimate after a failed request")
+	}
+	down := mark(corev3.HealthStatus_UNHEALTHY)
+	c.Release()
+	if _, ok := ep.Load.RTT(); !ok {
+		t.Fatal("the estimate must stay while the endpoint is down")
+	}
+	up := mark(corev3.HealthStatus_HEALTHY)
+	down.Release()
+	defer up.Release()
+	if _, ok := ep.Load.RTT(); ok {
+		t.Fatal("the estimate survived the endpoint's return to health")
+	}
 }

@@ -60,6 +60,24 @@ func NewLoad(clock func() time.Time) *Load {
 	return l
 }
 
+// Forget drops the latency estimate, as if the endpoint had never been
+// measured (an idle unmeasured endpoint costs nothing, so it is tried at
+// once). The cluster calls it when an endpoint comes back to health: the
+// failures that made it look slow describe the instance that went away,
+// not the one that came back (a restarted process, an un-ejected host).
+func (l *Load) Forget() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	s := l.seq.Load()
+	if s == 0 {
+		return
+	}
+	l.seq.Store(s + 1) // readers retry while a write is in progress
+	l.est.Store(0)
+	l.stamp.Store(0)
+	l.seq.Store(0)
+}
+
 // Start records the beginning of a request and returns the ticket to pass to
 // Done exactly once when it ends.
 func (l *Load) Start() Ticket {

@@ -402,3 +402,30 @@ func TestPeakEWMANoStarvation(t *testing.T) {
 		t.Fatalf("equal endpoints got %v of 1000 sequential requests", hits)
 	}
 }
+
+// TestLoadForget: after Forget an endpoint counts as never measured, so an
+// idle one costs nothing and peak EWMA picks it over a measured one.
+func TestLoadForget(t *testing.T) {
+	clock := newFakeClock()
+	ms := healthy(clock.Now, 2)
+	for _, m := range ms {
+		tk := m.Load.Start()
+		clock.Advance(time.Millisecond)
+		m.Load.Done(tk, false)
+	}
+	// Endpoint 0 failed hard: it looks slow.
+	tk := ms[0].Load.Start()
+	clock.Advance(2 * time.Second)
+	ms[0].Load.Done(tk, true)
+	p := PeakEWMA{Clock: clock.Now}.Build(ms)
+	if i, _ := p.Pick(PickInfo{}); i != 1 {
+		t.Fatalf("picked %d before Forget, want the fast endpoint 1", i)
+	}
+	ms[0].Load.Forget()
+	if _, ok := ms[0].Load.RTT(); ok {
+		t.Fatal("estimate still present after Forget")
+	}
+	if i, _ := p.Pick(PickInfo{}); i != 0 {
+		t.Fatalf("picked %d after Forget, want the forgotten endpoint 0", i)
+	}
+}
