@@ -13,13 +13,16 @@ import (
 // madvPageout is MADV_PAGEOUT (Linux 5.4+).
 const madvPageout = 21
 
-// TrimBinaryPages asks the kernel to drop this process's mappings of its
-// own executable from its page tables (MADV_PAGEOUT). Start-up touches far
-// more of the binary than serving does (package initialisers of the whole
-// single binary, config decoding); the pages stay in the page cache,
-// shared by every weft process, and the ones the hot path needs fault back
-// in at once (minor faults). It returns the bytes advised. Errors (older
-// kernels) are ignored: this only lowers the reported RSS.
+// TrimBinaryPages asks the kernel to drop the read-only data of this
+// process's own executable from its page tables (MADV_PAGEOUT). Start-up
+// touches far more of it than serving does (type and descriptor data of
+// every package initialiser in the single binary, config decoding); the
+// pages stay in the page cache, shared by every weft process, and the ones
+// needed later fault back in. Executable text is left alone: paging it out
+// too takes an idle sidecar from ~25 to ~18 MB but measured about 8% less
+// throughput afterwards (text faulted back in small pages). It returns the
+// bytes advised. Errors (older kernels) are ignored: this only lowers the
+// reported RSS.
 func TrimBinaryPages() int {
 	exe, err := os.Readlink("/proc/self/exe")
 	if err != nil {
@@ -34,7 +37,7 @@ func TrimBinaryPages() int {
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
 		fields := strings.Fields(sc.Text())
-		if len(fields) < 6 || fields[5] != exe || strings.Contains(fields[1], "w") {
+		if len(fields) < 6 || fields[5] != exe || strings.Contains(fields[1], "w") || strings.Contains(fields[1], "x") {
 			continue
 		}
 		lo, hi, ok := strings.Cut(fields[0], "-")
