@@ -191,3 +191,22 @@ func (t *Table) Markdown() string {
 	}
 	return b.String()
 }
+
+// Fields refuses any populated field of m (one message, not its children)
+// whose name is not in names: the error names the first such field under
+// path, e.g. `abort.header_abort: unsupported by weft`. Decoders of single
+// extension configs (fault, jwt, rbac) use it field by field as they
+// descend; whole resources use a Table.
+func Fields(m proto.Message, path string, names ...string) error {
+	var err error
+	m.ProtoReflect().Range(func(fd protoreflect.FieldDescriptor, _ protoreflect.Value) bool {
+		for _, n := range names {
+			if string(fd.Name()) == n {
+				return true
+			}
+		}
+		err = fmt.Errorf("%s: unsupported by weft", join(path, string(fd.Name())))
+		return false
+	})
+	return err
+}

@@ -17,6 +17,8 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/types/known/anypb"
+
+	"github.com/weft-mesh/weft/proxy/subset"
 )
 
 // maxDepth bounds the nesting of and/or/not matchers.
@@ -35,7 +37,7 @@ func DecodeAny(a *anypb.Any) (*Filter, error) {
 // path. Without rules the filter allows everything (Envoy's behaviour).
 func Decode(c *rbachttpv3.RBAC) (*Filter, error) {
 	// The stat prefixes and per-rule stats only name metrics.
-	if err := allow(c, "", "rules", "rules_stat_prefix", "track_per_rule_stats"); err != nil {
+	if err := subset.Fields(c, "", "rules", "rules_stat_prefix", "track_per_rule_stats"); err != nil {
 		return nil, err
 	}
 	return decodeRules(c.GetRules(), "rules", false)
@@ -54,7 +56,7 @@ func DecodeNetworkAny(a *anypb.Any) (*Filter, error) {
 // once per connection: only L4 matchers (ports, peer principals, any and
 // their combinations) are accepted.
 func DecodeNetwork(c *rbacnetv3.RBAC) (*Filter, error) {
-	if err := allow(c, "", "rules", "stat_prefix", "enforcement_type"); err != nil {
+	if err := subset.Fields(c, "", "rules", "stat_prefix", "enforcement_type"); err != nil {
 		return nil, err
 	}
 	if c.GetEnforcementType() != rbacnetv3.RBAC_ONE_TIME_ON_FIRST_BYTE {
@@ -67,7 +69,7 @@ func decodeRules(r *rbacv3.RBAC, path string, l4 bool) (*Filter, error) {
 	if r == nil {
 		return newFilter(Allow, false, nil), nil
 	}
-	if err := allow(r, path, "action", "policies"); err != nil {
+	if err := subset.Fields(r, path, "action", "policies"); err != nil {
 		return nil, err
 	}
 	var action Action
@@ -89,7 +91,7 @@ func decodeRules(r *rbacv3.RBAC, path string, l4 bool) (*Filter, error) {
 	for _, name := range names {
 		p := r.GetPolicies()[name]
 		pp := fmt.Sprintf("%s.policies[%q]", path, name)
-		if err := allow(p, pp, "permissions", "principals"); err != nil {
+		if err := subset.Fields(p, pp, "permissions", "principals"); err != nil {
 			return nil, err
 		}
 		if len(p.GetPermissions()) == 0 {
@@ -219,7 +221,7 @@ func (d decoder) principal(p *rbacv3.Principal, path string, depth int) (node, e
 		return node{kind: kNot, kids: []node{n}}, nil
 	case *rbacv3.Principal_Authenticated_:
 		ap := path + ".authenticated"
-		if err := allow(r.Authenticated, ap, "principal_name"); err != nil {
+		if err := subset.Fields(r.Authenticated, ap, "principal_name"); err != nil {
 			return node{}, err
 		}
 		n := node{kind: kAuthenticated}
@@ -280,7 +282,7 @@ func unsupported(m proto.Message, path string) error {
 }
 
 func decodeString(m *matcherv3.StringMatcher, path string) (strMatch, error) {
-	if err := allow(m, path, "exact", "prefix", "suffix", "contains", "safe_regex", "ignore_case"); err != nil {
+	if err := subset.Fields(m, path, "exact", "prefix", "suffix", "contains", "safe_regex", "ignore_case"); err != nil {
 		return strMatch{}, err
 	}
 	s := strMatch{ignoreCase: m.GetIgnoreCase()}
@@ -312,7 +314,7 @@ func decodeString(m *matcherv3.StringMatcher, path string) (strMatch, error) {
 }
 
 func compileRegex(m *matcherv3.RegexMatcher, path string) (*regexp.Regexp, error) {
-	if err := allow(m, path, "regex", "google_re2"); err != nil {
+	if err := subset.Fields(m, path, "regex", "google_re2"); err != nil {
 		return nil, err
 	}
 	// Envoy's RE2 and Go's regexp share a syntax; Envoy matches the
@@ -325,7 +327,7 @@ func compileRegex(m *matcherv3.RegexMatcher, path string) (*regexp.Regexp, error
 }
 
 func decodeHeader(h *routev3.HeaderMatcher, path string) (headerMatch, error) {
-	if err := allow(h, path, "name", "exact_match", "safe_regex_match", "present_match", "prefix_match",
+	if err := subset.Fields(h, path, "name", "exact_match", "safe_regex_match", "present_match", "prefix_match",
 		"suffix_match", "contains_match", "string_match", "invert_match", "treat_missing_header_as_empty"); err != nil {
 		return headerMatch{}, err
 	}
@@ -358,7 +360,7 @@ func decodeHeader(h *routev3.HeaderMatcher, path string) (headerMatch, error) {
 }
 
 func decodePath(p *matcherv3.PathMatcher, path string) (node, error) {
-	if err := allow(p, path, "path"); err != nil {
+	if err := subset.Fields(p, path, "path"); err != nil {
 		return node{}, err
 	}
 	if p.GetPath() == nil {
@@ -403,7 +405,7 @@ func decodeTemplate(a *anypb.Any, path string) (node, error) {
 }
 
 func decodeClaim(m *matcherv3.MetadataMatcher, path string) (claimMatch, error) {
-	if err := allow(m, path, "filter", "path", "value", "invert"); err != nil {
+	if err := subset.Fields(m, path, "filter", "path", "value", "invert"); err != nil {
 		return claimMatch{}, err
 	}
 	if m.GetFilter() != ClaimsMetadataFilter {
@@ -477,23 +479,4 @@ func decodeValue(m *matcherv3.ValueMatcher, path string, depth int) (valueMatch,
 		return out, nil
 	}
 	return valueMatch{}, fmt.Errorf("%s: a match pattern is required", path)
-}
-
-// allow refuses populated fields outside names, naming the path.
-func allow(m proto.Message, path string, names ...string) error {
-	var err error
-	m.ProtoReflect().Range(func(fd protoreflect.FieldDescriptor, _ protoreflect.Value) bool {
-		for _, n := range names {
-			if string(fd.Name()) == n {
-				return true
-			}
-		}
-		p := string(fd.Name())
-		if path != "" {
-			p = path + "." + p
-		}
-		err = fmt.Errorf("%s: unsupported by weft", p)
-		return false
-	})
-	return err
 }

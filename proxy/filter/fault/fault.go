@@ -17,9 +17,9 @@ import (
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	faultv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/fault/v3"
 	typev3 "github.com/envoyproxy/go-control-plane/envoy/type/v3"
-	"google.golang.org/protobuf/proto"
-	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/types/known/anypb"
+
+	"github.com/weft-mesh/weft/proxy/subset"
 )
 
 // Name is the filter's name in http_filters and typed_per_filter_config.
@@ -70,7 +70,7 @@ func DecodeAny(a *anypb.Any) (*Fault, error) {
 
 // Decode validates an HTTPFault; errors name the field path.
 func Decode(f *faultv3.HTTPFault) (*Fault, error) {
-	if err := allow(f, "", "delay", "abort", "headers", "upstream_cluster", "downstream_nodes"); err != nil {
+	if err := subset.Fields(f, "", "delay", "abort", "headers", "upstream_cluster", "downstream_nodes"); err != nil {
 		return nil, err
 	}
 	if len(f.GetDownstreamNodes()) > 0 {
@@ -78,7 +78,7 @@ func Decode(f *faultv3.HTTPFault) (*Fault, error) {
 	}
 	out := &Fault{abortGRPC: -1}
 	if d := f.GetDelay(); d != nil {
-		if err := allow(d, "delay", "fixed_delay", "header_delay", "percentage"); err != nil {
+		if err := subset.Fields(d, "delay", "fixed_delay", "header_delay", "percentage"); err != nil {
 			return nil, err
 		}
 		out.hasDelay = true
@@ -100,7 +100,7 @@ func Decode(f *faultv3.HTTPFault) (*Fault, error) {
 		out.delayPerMil = p
 	}
 	if a := f.GetAbort(); a != nil {
-		if err := allow(a, "abort", "http_status", "grpc_status", "header_abort", "percentage"); err != nil {
+		if err := subset.Fields(a, "abort", "http_status", "grpc_status", "header_abort", "percentage"); err != nil {
 			return nil, err
 		}
 		out.hasAbort = true
@@ -204,7 +204,7 @@ func (m matcher) match(h Headers) bool {
 }
 
 func headerMatcher(h *routev3.HeaderMatcher, p string) (matcher, error) {
-	if err := allow(h, p, "name", "present_match", "string_match", "invert_match"); err != nil {
+	if err := subset.Fields(h, p, "name", "present_match", "string_match", "invert_match"); err != nil {
 		return matcher{}, err
 	}
 	m := matcher{name: strings.ToLower(h.GetName()), invert: h.GetInvertMatch()}
@@ -240,23 +240,4 @@ func perMillion(p *typev3.FractionalPercent, path string) (uint32, error) {
 		return 0, fmt.Errorf("%s.denominator: unsupported", path)
 	}
 	return min(p.GetNumerator()*scale, 1_000_000), nil
-}
-
-// allow refuses populated fields outside names, naming the path.
-func allow(m proto.Message, path string, names ...string) error {
-	var err error
-	m.ProtoReflect().Range(func(fd protoreflect.FieldDescriptor, _ protoreflect.Value) bool {
-		for _, n := range names {
-			if string(fd.Name()) == n {
-				return true
-			}
-		}
-		p := string(fd.Name())
-		if path != "" {
-			p = path + "." + p
-		}
-		err = fmt.Errorf("%s: unsupported by weft", p)
-		return false
-	})
-	return err
 }

@@ -28,9 +28,9 @@ import (
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	jwtv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/jwt_authn/v3"
-	"google.golang.org/protobuf/proto"
-	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/types/known/anypb"
+
+	"github.com/weft-mesh/weft/proxy/subset"
 )
 
 // Name is the filter's name in http_filters.
@@ -175,7 +175,7 @@ func Decode(c *jwtv3.JwtAuthentication, opts Options) (*Filter, error) {
 		opts.Clock = SystemClock{}
 	}
 	// stat_prefix and strip_failure_response change nothing weft reports.
-	if err := allow(c, "", "providers", "rules", "requirement_map", "bypass_cors_preflight", "stat_prefix", "strip_failure_response"); err != nil {
+	if err := subset.Fields(c, "", "providers", "rules", "requirement_map", "bypass_cors_preflight", "stat_prefix", "strip_failure_response"); err != nil {
 		return nil, err
 	}
 	f := &Filter{clock: opts.Clock, cors: c.GetBypassCorsPreflight()}
@@ -220,7 +220,7 @@ func decodeProvider(name string, p *jwtv3.JwtProvider, opts Options) (*provider,
 	// payload_in_metadata is accepted: weft always returns the claims in
 	// Result.Claims (what Envoy's metadata carries). jwt_cache_config only
 	// sizes Envoy's verification cache.
-	if err := allow(p, path, "issuer", "audiences", "local_jwks", "remote_jwks", "forward", "from_headers",
+	if err := subset.Fields(p, path, "issuer", "audiences", "local_jwks", "remote_jwks", "forward", "from_headers",
 		"from_params", "from_cookies", "payload_in_metadata", "clock_skew_seconds", "jwt_cache_config",
 		"claim_to_headers", "require_expiration"); err != nil {
 		return nil, err
@@ -250,11 +250,11 @@ func decodeProvider(name string, p *jwtv3.JwtProvider, opts Options) (*provider,
 	case p.GetRemoteJwks() != nil:
 		r := p.GetRemoteJwks()
 		rp := path + ".remote_jwks"
-		if err := allow(r, rp, "http_uri", "cache_duration", "async_fetch"); err != nil {
+		if err := subset.Fields(r, rp, "http_uri", "cache_duration", "async_fetch"); err != nil {
 			return nil, err
 		}
 		// cluster is accepted and ignored: weft fetches the URI itself.
-		if err := allow(r.GetHttpUri(), rp+".http_uri", "uri", "cluster", "timeout"); err != nil {
+		if err := subset.Fields(r.GetHttpUri(), rp+".http_uri", "uri", "cluster", "timeout"); err != nil {
 			return nil, err
 		}
 		u, err := url.Parse(r.GetHttpUri().GetUri())
@@ -295,7 +295,7 @@ func decodeProvider(name string, p *jwtv3.JwtProvider, opts Options) (*provider,
 	}
 	for i, ch := range p.GetClaimToHeaders() {
 		cp := fmt.Sprintf("%s.claim_to_headers[%d]", path, i)
-		if err := allow(ch, cp, "header_name", "claim_name"); err != nil {
+		if err := subset.Fields(ch, cp, "header_name", "claim_name"); err != nil {
 			return nil, err
 		}
 		if ch.GetHeaderName() == "" || ch.GetClaimName() == "" {
@@ -402,7 +402,7 @@ func (f *Filter) decodeList(kind reqKind, rs []*jwtv3.JwtRequirement, path strin
 
 func (f *Filter) decodeRule(r *jwtv3.RequirementRule, path string, byName map[string]*provider, reqMap map[string]*requirement) (rule, error) {
 	var out rule
-	if err := allow(r, path, "match", "requires", "requirement_name"); err != nil {
+	if err := subset.Fields(r, path, "match", "requires", "requirement_name"); err != nil {
 		return out, err
 	}
 	m := r.GetMatch()
@@ -410,7 +410,7 @@ func (f *Filter) decodeRule(r *jwtv3.RequirementRule, path string, byName map[st
 		return out, fmt.Errorf("%s.match: required", path)
 	}
 	mp := path + ".match"
-	if err := allow(m, mp, "prefix", "path", "safe_regex", "path_separated_prefix", "case_sensitive", "headers"); err != nil {
+	if err := subset.Fields(m, mp, "prefix", "path", "safe_regex", "path_separated_prefix", "case_sensitive", "headers"); err != nil {
 		return out, err
 	}
 	out.ignoreCase = m.GetCaseSensitive() != nil && !m.GetCaseSensitive().GetValue()
@@ -425,7 +425,7 @@ func (f *Filter) decodeRule(r *jwtv3.RequirementRule, path string, byName map[st
 		}
 		out.prefix, out.sepPrefix = ps.PathSeparatedPrefix, true
 	case *routev3.RouteMatch_SafeRegex:
-		if err := allow(ps.SafeRegex, mp+".safe_regex", "regex", "google_re2"); err != nil {
+		if err := subset.Fields(ps.SafeRegex, mp+".safe_regex", "regex", "google_re2"); err != nil {
 			return out, err
 		}
 		re, err := regexp.Compile("^(?:" + ps.SafeRegex.GetRegex() + ")$")
@@ -464,7 +464,7 @@ func (f *Filter) decodeRule(r *jwtv3.RequirementRule, path string, byName map[st
 }
 
 func decodeHeaderMatch(h *routev3.HeaderMatcher, p string) (headerMatch, error) {
-	if err := allow(h, p, "name", "present_match", "string_match", "invert_match"); err != nil {
+	if err := subset.Fields(h, p, "name", "present_match", "string_match", "invert_match"); err != nil {
 		return headerMatch{}, err
 	}
 	m := headerMatch{name: strings.ToLower(h.GetName()), invert: h.GetInvertMatch()}
@@ -478,7 +478,7 @@ func decodeHeaderMatch(h *routev3.HeaderMatcher, p string) (headerMatch, error) 
 	if sm == nil {
 		return m, fmt.Errorf("%s: present_match or string_match required", p)
 	}
-	if err := allow(sm, p+".string_match", "exact", "prefix", "suffix", "contains"); err != nil {
+	if err := subset.Fields(sm, p+".string_match", "exact", "prefix", "suffix", "contains"); err != nil {
 		return m, err
 	}
 	switch {
@@ -821,23 +821,4 @@ func (m headerMatch) match(h Headers) bool {
 		r = strings.Contains(v, m.contains)
 	}
 	return r != m.invert
-}
-
-// allow refuses populated fields outside names, naming the path.
-func allow(m proto.Message, path string, names ...string) error {
-	var err error
-	m.ProtoReflect().Range(func(fd protoreflect.FieldDescriptor, _ protoreflect.Value) bool {
-		for _, n := range names {
-			if string(fd.Name()) == n {
-				return true
-			}
-		}
-		p := string(fd.Name())
-		if path != "" {
-			p = path + "." + p
-		}
-		err = fmt.Errorf("%s: unsupported by weft", p)
-		return false
-	})
-	return err
 }
