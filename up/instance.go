@@ -89,7 +89,16 @@ func (in *instance) run() {
 				t.Stop()
 			}
 		}
+		wasReady := st.lastReady
 		in.publish(u, &st, false)
+		// A planned stop (scale down, replacement) of an instance that was
+		// serving: its registration has just turned unready; give the
+		// change time to reach every proxy before the program stops, so no
+		// request is sent to it on the way out. Not on a full shutdown.
+		if wasReady && st.app != nil && o.DrainDelay > 0 && !in.s.shuttingDown() {
+			t := clk.NewTimer(o.DrainDelay)
+			<-t.C()
+		}
 		var wg sync.WaitGroup
 		for _, p := range []*process{st.app, st.proxy} {
 			if p != nil {

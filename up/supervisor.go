@@ -160,6 +160,12 @@ type SupervisorOptions struct {
 	ProxyWait time.Duration
 	// ProbeTimeout bounds one readiness probe. Default 1s.
 	ProbeTimeout time.Duration
+	// DrainDelay: before a planned stop of a ready instance (scale down,
+	// replacement), its registration turns unready and the program keeps
+	// running this long, so proxies stop sending it requests first.
+	// Default 1s (the control plane debounces changes for 100 ms); not
+	// applied on shutdown. Negative disables.
+	DrainDelay time.Duration
 	// HungAfter: a program that was ready and then fails its readiness
 	// check for this long is considered hung, killed and restarted (with
 	// the usual backoff). Default max(5s, 5 × the readiness period).
@@ -183,6 +189,9 @@ func (o *SupervisorOptions) setDefaults() {
 	}
 	if o.BackoffMax <= 0 {
 		o.BackoffMax = DefaultBackoffMax
+	}
+	if o.DrainDelay == 0 {
+		o.DrainDelay = time.Second
 	}
 	if o.BackoffReset <= 0 {
 		o.BackoffReset = DefaultBackoffReset
@@ -616,6 +625,13 @@ func cutIndex(s string) (string, string, bool) {
 		return "", "", false
 	}
 	return s[:i], s[i:], true
+}
+
+// shuttingDown reports whether Shutdown was called.
+func (s *Supervisor) shuttingDown() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.shutdown
 }
 
 // Shutdown stops every instance (SIGTERM, then SIGKILL of the process group

@@ -428,3 +428,59 @@ func TestHungInstanceRestarts(t *testing.T) {
 		t.Errorf("restarts = %d, want 1", l[0].Restarts)
 	}
 }
+
+// TestScaleDownDrains: an instance removed by a scale down is reported
+// unready (so its registration leaves every proxy's endpoints) and keeps
+// running for DrainDelay before it is stopped.
+func TestScaleDownDrains(t *testing.T) {
+	var mu sync.Mutex
+	unreadyAt := map[string]time.Time{}
+	s := newTestSupervisor(t, SupervisorOptions{
+		DrainDelay: 300 * time.Millisecond,
+		OnReadiness: func(u *Unit, st InstanceStatus) {
+			mu.Lock()
+			defer mu.Unlock()
+			if !st.Ready && st.State == StateStopping {
+				if _, seen := unreadyAt[st.Instance]; !seen {
+					unreadyAt[st.Instance] = time.Now()
+				}
+			}
+		},
+	})
+	u := Unit{Kind: KindWorkload, Namespace: "shop", Name: "catalog", Replicas: 2, App: fakeCommand(t, "serve"),
+		Readiness: Readiness{HTTPPath: "/ready", Period: 50 * time.Millisecond}, Revision: "1"}
+	s.Set(u)
+	l := wait(t, s, "2 ready", allReady(2))
+	victim := l[1]
+	if err := s.Scale("shop", "catalog", 1); err != nil {
+		t.Fatal(err)
+	}
+	// Still serving right after it was reported unready...
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		mu.Lock()
+		at, ok := unreadyAt[victim.Instance]
+		mu.Unlock()
+		if ok {
+			// The drain is the duration under test: look 150 ms into it.
+			time.Sleep(time.Until(at.Add(150 * time.Millisecond)))
+			if !alive(victim.PID) {
+				t.Fatalf("%s stopped within 150ms of turning unready, want a 300ms drain", victim.Instance)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the removed instance was never reported unready")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	// ...and gone after the drain.
+	wait(t, s, "1 instance", allReady(1))
+	waitDead := time.Now().Add(10 * time.Second)
+	for alive(victim.PID) {
+		if time.Now().After(waitDead) {
+			t.Fatalf("pid %d still runs after the drain", victim.PID)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
