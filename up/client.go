@@ -24,13 +24,10 @@ type Client struct {
 // NewClient returns a client for the API at server ("host:port" or a URL);
 // hc may be nil for http.DefaultClient.
 func NewClient(server string, hc *http.Client) *Client {
-	if !strings.Contains(server, "://") {
-		server = "http://" + server
-	}
 	if hc == nil {
 		hc = http.DefaultClient
 	}
-	return &Client{base: strings.TrimRight(server, "/"), hc: hc}
+	return &Client{base: api.BaseURL(server), hc: hc}
 }
 
 func (c *Client) do(ctx context.Context, method, path string, q url.Values, body any) (*http.Response, error) {
@@ -62,14 +59,11 @@ func (c *Client) do(ctx context.Context, method, path string, q url.Values, body
 	}
 	defer resp.Body.Close()
 	data, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	var er api.ErrorResponse
-	if json.Unmarshal(data, &er) != nil || er.Error == "" {
-		return nil, &api.Error{Status: resp.StatusCode, Message: fmt.Sprintf("%s %s: %s: %s", method, path, resp.Status, bytes.TrimSpace(data))}
+	e := api.ResponseError(method, path, resp, data)
+	if resp.StatusCode == http.StatusNotFound && strings.HasPrefix(e.Message, "no API endpoint") {
+		e.Message = fmt.Sprintf("the control plane at %s is not run by weft up (%s)", c.base, e.Message)
 	}
-	if resp.StatusCode == http.StatusNotFound && strings.HasPrefix(er.Error, "no API endpoint") {
-		er.Error = fmt.Sprintf("the control plane at %s is not run by weft up (%s)", c.base, er.Error)
-	}
-	return nil, &api.Error{Status: resp.StatusCode, Message: er.Error, Errors: er.Errors, Warnings: er.Warnings}
+	return nil, e
 }
 
 func (c *Client) json(ctx context.Context, method, path string, q url.Values, body, out any) error {

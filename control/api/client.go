@@ -33,13 +33,29 @@ type Client struct {
 // NewClient returns a client for the API at server ("host:port" or a URL).
 // hc may be nil for http.DefaultClient.
 func NewClient(server string, hc *http.Client) *Client {
-	if !strings.Contains(server, "://") {
-		server = "http://" + server
-	}
 	if hc == nil {
 		hc = http.DefaultClient
 	}
-	return &Client{base: strings.TrimRight(server, "/"), hc: hc}
+	return &Client{base: BaseURL(server), hc: hc}
+}
+
+// BaseURL turns a server given as "host:port" or a URL into the base URL
+// of the API (scheme, no trailing slash).
+func BaseURL(server string) string {
+	if !strings.Contains(server, "://") {
+		server = "http://" + server
+	}
+	return strings.TrimRight(server, "/")
+}
+
+// ResponseError returns the *Error for a non-2xx answer whose body is data:
+// the server's JSON error when it sent one, else the status and body text.
+func ResponseError(method, path string, resp *http.Response, data []byte) *Error {
+	var er ErrorResponse
+	if json.Unmarshal(data, &er) != nil || er.Error == "" {
+		return &Error{Status: resp.StatusCode, Message: fmt.Sprintf("%s %s: %s: %s", method, path, resp.Status, bytes.TrimSpace(data))}
+	}
+	return &Error{Status: resp.StatusCode, Message: er.Error, Errors: er.Errors, Warnings: er.Warnings}
 }
 
 // Apply applies the objects of one or more sources (files) in one
@@ -132,11 +148,7 @@ func (c *Client) do(ctx context.Context, method, path string, q url.Values, ctyp
 		return fmt.Errorf("%s %s: read response: %w", method, path, err)
 	}
 	if resp.StatusCode/100 != 2 {
-		var er ErrorResponse
-		if json.Unmarshal(data, &er) != nil || er.Error == "" {
-			return &Error{Status: resp.StatusCode, Message: fmt.Sprintf("%s %s: %s: %s", method, path, resp.Status, bytes.TrimSpace(data))}
-		}
-		return &Error{Status: resp.StatusCode, Message: er.Error, Errors: er.Errors, Warnings: er.Warnings}
+		return ResponseError(method, path, resp, data)
 	}
 	if err := json.Unmarshal(data, out); err != nil {
 		return fmt.Errorf("%s %s: decode response: %w", method, path, err)
