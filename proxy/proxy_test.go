@@ -322,3 +322,42 @@ func TestReusePort(t *testing.T) {
 	}
 	l2.Close()
 }
+
+// TestConnectTunnel: a CONNECT request (HTTP proxy mode) is routed by its
+// authority and tunnels bytes both ways to the routed cluster.
+func TestConnectTunnel(t *testing.T) {
+	echo, _ := net.Listen("tcp", "127.0.0.1:0")
+	defer echo.Close()
+	go func() {
+		for {
+			c, err := echo.Accept()
+			if err != nil {
+				return
+			}
+			go func() { io.Copy(c, c); c.Close() }()
+		}
+	}()
+	_, addrs := startProxy(t, httpBootstrap(`              - match: {prefix: "/"}
+                route: {cluster: echo}`, staticCluster("echo", "", echo.Addr().String())))
+	c, err := net.Dial("tcp", addrs["in"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	fmt.Fprintf(c, "CONNECT echo.shop:9000 HTTP/1.1\r\nHost: echo.shop:9000\r\n\r\nearly\n")
+	br := bufio.NewReader(c)
+	status, err := br.ReadString('\n')
+	if err != nil || !strings.HasPrefix(status, "HTTP/1.1 200") {
+		t.Fatalf("CONNECT answer %q %v", status, err)
+	}
+	if blank, _ := br.ReadString('\n'); blank != "\r\n" {
+		t.Fatalf("after the status line: %q", blank)
+	}
+	// Bytes sent with the request head, and bytes sent later, both arrive.
+	fmt.Fprintf(c, "later\n")
+	for _, want := range []string{"early\n", "later\n"} {
+		if got, err := br.ReadString('\n'); err != nil || got != want {
+			t.Fatalf("tunnel got %q %v, want %q", got, err, want)
+		}
+	}
+}
