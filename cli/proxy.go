@@ -97,9 +97,6 @@ func runProxy(ctx context.Context, s streams, f proxyFlags) error {
 		if err := p.ApplyStatic(proxy.StaticResources{Listeners: boot.Listeners, Clusters: boot.Clusters}); err != nil {
 			return fmt.Errorf("%s: %w", f.config, err)
 		}
-		// Decoding a large bootstrap leaves garbage many times the size of
-		// the built config; give it back to the OS now rather than when the
-		// scavenger gets to it (a sidecar's RSS is what operators see).
 		// dynamic_resources.ads_config names a static cluster: its first
 		// endpoint is the control plane, as Envoy's bootstrap says.
 		var bootNode *corev3.Node
@@ -111,8 +108,7 @@ func runProxy(ctx context.Context, s streams, f proxyFlags) error {
 			f.xdsAddr, bootNode = addr, boot.Node
 		}
 		boot = &bootstrap.Config{AdminAddr: boot.AdminAddr, Node: bootNode}
-		debug.FreeOSMemory()
-		proxy.TrimBinaryPages()
+		settleMemory()
 		if boot.AdminAddr != "" {
 			f.adminAddr = boot.AdminAddr
 		}
@@ -131,11 +127,9 @@ func runProxy(ctx context.Context, s streams, f proxyFlags) error {
 	}
 	if f.xdsAddr != "" {
 		go func() {
-			// Same after the first configuration from the control plane.
 			select {
 			case <-p.Configured():
-				debug.FreeOSMemory()
-				proxy.TrimBinaryPages()
+				settleMemory()
 			case <-ctx.Done():
 			}
 		}()
@@ -169,6 +163,15 @@ func runProxy(ctx context.Context, s streams, f proxyFlags) error {
 		}
 	}
 	return err
+}
+
+// settleMemory runs once the first configuration is built: decoding leaves
+// garbage many times the size of the result, and start-up touched much of
+// the binary's read-only data; give both back (a sidecar's RSS is what
+// operators see).
+func settleMemory() {
+	debug.FreeOSMemory()
+	proxy.TrimBinaryPages()
 }
 
 // adsAddress returns the address of the bootstrap's ADS cluster: the first

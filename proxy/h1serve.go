@@ -16,7 +16,6 @@ import (
 	"unsafe"
 
 	"github.com/weft-mesh/weft/proxy/cluster"
-	"github.com/weft-mesh/weft/proxy/cluster/lb"
 	"github.com/weft-mesh/weft/proxy/cluster/outlier"
 	"github.com/weft-mesh/weft/proxy/http1"
 	"github.com/weft-mesh/weft/proxy/route"
@@ -50,6 +49,19 @@ type h1Conn struct {
 // tlsHandshakeTimeout bounds a downstream TLS handshake.
 const tlsHandshakeTimeout = 10 * time.Second
 
+// handshake completes the server side of a downstream TLS handshake within
+// tlsHandshakeTimeout; nil (counted) when it fails.
+func (ll *liveListener) handshake(c net.Conn, cfg *tls.Config) *tls.Conn {
+	tc := tls.Server(c, cfg)
+	tc.SetDeadline(time.Now().Add(tlsHandshakeTimeout))
+	if err := tc.Handshake(); err != nil {
+		ll.p.metrics.localReply(ll.name, "tls_handshake_failed")
+		return nil
+	}
+	tc.SetDeadline(time.Time{})
+	return tc
+}
+
 var h1Conns = sync.Pool{New: func() any { return &h1Conn{wbuf: make([]byte, 0, 4096)} }}
 
 // serveConn serves one accepted connection of an HTTP listener: HTTP/2
@@ -68,14 +80,11 @@ func (ll *liveListener) serveConn(c net.Conn) {
 	secure := ls.tls != nil
 	if secure {
 		// TLS: ALPN decides between HTTP/2 (net/http) and HTTP/1.1.
-		tc := tls.Server(c, ls.tls.Config)
-		tc.SetDeadline(time.Now().Add(tlsHandshakeTimeout))
-		if err := tc.Handshake(); err != nil {
-			ll.p.metrics.localReply(ll.name, "tls_handshake_failed")
+		tc := ll.handshake(c, ls.tls.Config)
+		if tc == nil {
 			c.Close()
 			return
 		}
-		tc.SetDeadline(time.Time{})
 		if tc.ConnectionState().NegotiatedProtocol == "h2" {
 			if !ll.h2conns.deliver(tc) {
 				c.Close()
@@ -521,38 +530,19 @@ func drainBuffered(w io.Writer, r *http1.Reader) error {
 
 // connect tunnels a CONNECT request to the routed cluster.
 func (hc *h1Conn) connect(spec *hcmSpec, table *route.Table, g *graph) bool {
-	if !spec.connect {
-		return hc.reply(http.StatusMethodNotAllowed, reasonUpgradeDenied, false)
-	}
-	if table == nil {
-		return hc.reply(http.StatusNotFound, reasonNoRoute, false)
-	}
-	rt := table.Match(&route.Request{Authority: bstr(hc.req.Host), Method: http.MethodConnect, Path: "/", Header: h1Headers{&hc.req}})
-	if rt == nil || rt.Action != route.ActionForward {
-		return hc.reply(http.StatusNotFound, reasonNoRoute, false)
-	}
-	clu := g.clusters[rt.PickCluster(rand.Uint64())]
-	if clu == nil {
-		return hc.reply(http.StatusServiceUnavailable, reasonNoCluster, false)
-	}
-	up, ep, err := dialCluster(contextBackground, clu, lb.PickInfo{})
-	if err != nil {
-		if ep == nil {
-			return hc.reply(http.StatusServiceUnavailable, reasonNoHealthy, false)
-		}
-		return hc.reply(http.StatusServiceUnavailable, reasonConnectFail, false)
+	up, ep, clu, status, reason := dialConnect(contextBackground, spec, table, g,
+		&route.Request{Authority: bstr(hc.req.Host), Method: http.MethodConnect, Header: h1Headers{&hc.req}})
+	if up == nil {
+		return hc.reply(status, reason, false)
 	}
 	defer up.Close()
-	if _, err := io.WriteString(hc.conn, "HTTP/1.1 200 Connection established\r\n\r\n"); err != nil {
+	if _, err := io.WriteString(hc.conn, connectTunnelOK); err != nil {
 		return false
 	}
 	if err := drainBuffered(up, hc.rd); err != nil {
 		return false
 	}
-	t := ep.Load.Start()
-	in, out := splice(hc.conn, up, spec.idleTimeout)
-	ep.Finish(t, outlier.Result{})
-	hc.ll.p.metrics.tcpBytes(clu.Name, in, out)
+	hc.ll.tunnel(hc.conn, up, ep, clu, spec)
 	return false
 }
 

@@ -83,7 +83,7 @@ func (h *httpHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		table = g.routes[spec.rdsName]
 	}
 	if r.Method == http.MethodConnect {
-		h.serveConnect(w, r, spec, g)
+		h.serveConnect(w, r, spec, table, g)
 		return
 	}
 	if isUpgrade(r.Header) && !(spec.websocket && strings.EqualFold(r.Header.Get("Upgrade"), "websocket")) {

@@ -2,7 +2,6 @@ package proxy
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"io"
 	"math/rand/v2"
@@ -24,13 +23,10 @@ func (ll *liveListener) handleTCP(c net.Conn) {
 	ls := ll.spec.Load()
 	spec := ls.tcp
 	if ls.tls != nil {
-		tc := tls.Server(c, ls.tls.Config)
-		tc.SetDeadline(time.Now().Add(tlsHandshakeTimeout))
-		if err := tc.Handshake(); err != nil {
-			ll.p.metrics.localReply(ll.name, "tls_handshake_failed")
+		tc := ll.handshake(c, ls.tls.Config)
+		if tc == nil {
 			return
 		}
-		tc.SetDeadline(time.Time{})
 		c = tc
 	}
 	g := ll.p.graph.Load()
