@@ -239,11 +239,7 @@ func (p *Proxy) transportFor(cl *cluster.Cluster) *http.Transport {
 		// Dialing TLS here makes handshake failures connect failures (503),
 		// as Envoy counts them.
 		DialTLSContext: func(ctx context.Context, _, addr string) (net.Conn, error) {
-			timeout := 5 * time.Second
-			if d, ok := ctx.Value(connectTimeoutKey{}).(time.Duration); ok && d > 0 {
-				timeout = d
-			}
-			return dialTLS(ctx, addr, timeout, tc)
+			return dialTLS(ctx, addr, connectTimeout(ctx), tc)
 		},
 		TLSClientConfig:       tc.Config,
 		MaxIdleConnsPerHost:   base.MaxIdleConnsPerHost,
@@ -260,11 +256,7 @@ func (p *Proxy) transportFor(cl *cluster.Cluster) *http.Transport {
 // connections by endpoint address, so pools survive config updates.
 func newTransports() (h1, h2 *http.Transport) {
 	dial := func(ctx context.Context, network, addr string) (net.Conn, error) {
-		timeout := 5 * time.Second
-		if d, ok := ctx.Value(connectTimeoutKey{}).(time.Duration); ok && d > 0 {
-			timeout = d
-		}
-		d := net.Dialer{Timeout: timeout, KeepAlive: 30 * time.Second}
+		d := net.Dialer{Timeout: connectTimeout(ctx), KeepAlive: 30 * time.Second}
 		c, err := d.DialContext(ctx, network, addr)
 		if err != nil {
 			return nil, &connectError{err}
@@ -287,6 +279,15 @@ func newTransports() (h1, h2 *http.Transport) {
 }
 
 type connectTimeoutKey struct{}
+
+// connectTimeout is the routed cluster's connect timeout carried in ctx by
+// the forwarder (5s, Envoy's default, when absent).
+func connectTimeout(ctx context.Context) time.Duration {
+	if d, ok := ctx.Value(connectTimeoutKey{}).(time.Duration); ok && d > 0 {
+		return d
+	}
+	return 5 * time.Second
+}
 
 // connectError marks a failure to establish the upstream connection.
 type connectError struct{ err error }
