@@ -5,19 +5,13 @@ import (
 	"net"
 	"net/netip"
 	"strconv"
-	"strings"
 	"time"
 
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
-	faultv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/fault/v3"
-	routerv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/router/v3"
 	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
 	tcpv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/tcp_proxy/v3"
 
-	"github.com/weft-mesh/weft/proxy/filter/fault"
-	"github.com/weft-mesh/weft/proxy/route"
 	"github.com/weft-mesh/weft/proxy/tlsctx"
-	"google.golang.org/protobuf/types/known/durationpb"
 )
 
 // listenerSpec is a decoded, validated Listener. Immutable.
@@ -32,25 +26,6 @@ type listenerSpec struct {
 
 // same reports whether two specs need the same socket.
 func (l *listenerSpec) sameSocket(o *listenerSpec) bool { return o != nil && l.addr == o.addr }
-
-// hcmSpec is the decoded http_connection_manager.
-type hcmSpec struct {
-	statPrefix        string
-	codec             hcmv3.HttpConnectionManager_CodecType
-	rdsName           string       // route configuration delivered over RDS
-	inline            *route.Table // or inline
-	useRemoteAddress  bool
-	xffTrustedHops    uint32
-	generateRequestID bool
-	websocket         bool
-	connect           bool
-	streamIdle        time.Duration
-	requestTimeout    time.Duration
-	headersTimeout    time.Duration
-	idleTimeout       time.Duration
-	maxHeaderBytes    int
-	fault             *fault.Fault // the fault filter's own config; nil: not in the chain or empty
-}
 
 // tcpSpec is the decoded tcp_proxy.
 type tcpSpec struct {
@@ -157,102 +132,6 @@ func decodeListener(l *listenerv3.Listener) (*listenerSpec, error) {
 		s.tcp = ts
 	default:
 		return nil, fmt.Errorf("%s.typed_config: %s unsupported by weft", p, f.GetTypedConfig().GetTypeUrl())
-	}
-	return s, nil
-}
-
-func decodeHCM(h *hcmv3.HttpConnectionManager) (*hcmSpec, error) {
-	s := &hcmSpec{
-		statPrefix:        h.GetStatPrefix(),
-		codec:             h.GetCodecType(),
-		useRemoteAddress:  h.GetUseRemoteAddress().GetValue(),
-		xffTrustedHops:    h.GetXffNumTrustedHops(),
-		generateRequestID: h.GetGenerateRequestId() == nil || h.GetGenerateRequestId().GetValue(),
-		streamIdle:        5 * time.Minute,
-		headersTimeout:    0,
-		idleTimeout:       time.Hour,
-		maxHeaderBytes:    60 << 10,
-	}
-	switch s.codec {
-	case hcmv3.HttpConnectionManager_AUTO, hcmv3.HttpConnectionManager_HTTP1, hcmv3.HttpConnectionManager_HTTP2:
-	default:
-		return nil, fmt.Errorf("codec_type: %s unsupported by weft", s.codec)
-	}
-	switch {
-	case h.GetRds() != nil:
-		s.rdsName = h.GetRds().GetRouteConfigName()
-		if s.rdsName == "" {
-			return nil, fmt.Errorf("rds.route_config_name: required")
-		}
-		if cs := h.GetRds().GetConfigSource(); cs != nil && cs.GetAds() == nil && cs.GetConfigSourceSpecifier() != nil {
-			return nil, fmt.Errorf("rds.config_source: only ads is supported")
-		}
-	case h.GetRouteConfig() != nil:
-		t, err := route.Build(h.GetRouteConfig())
-		if err != nil {
-			return nil, fmt.Errorf("route_config: %w", err)
-		}
-		s.inline = t
-	default:
-		return nil, fmt.Errorf("route_specifier: rds or route_config required")
-	}
-	fs := h.GetHttpFilters()
-	if len(fs) == 0 {
-		return nil, fmt.Errorf("http_filters: must end with %s", routerFilterName)
-	}
-	for i, f := range fs {
-		isRouter := f.GetTypedConfig().MessageIs(&routerv3.Router{}) || (f.GetTypedConfig() == nil && f.GetName() == routerFilterName)
-		switch {
-		case isRouter && i == len(fs)-1:
-		case isRouter:
-			return nil, fmt.Errorf("http_filters[%d]: the router must be the last filter", i)
-		case f.GetTypedConfig().MessageIs(&faultv3.HTTPFault{}):
-			fc, err := fault.DecodeAny(f.GetTypedConfig())
-			if err != nil {
-				return nil, fmt.Errorf("http_filters[%d].typed_config: %w", i, err)
-			}
-			s.fault = fc
-		default:
-			return nil, fmt.Errorf("http_filters[%d]: filter %q unsupported by weft", i, f.GetName())
-		}
-	}
-	for i, u := range h.GetUpgradeConfigs() {
-		if e := u.GetEnabled(); e != nil && !e.GetValue() {
-			continue
-		}
-		switch strings.ToLower(u.GetUpgradeType()) {
-		case "websocket":
-			s.websocket = true
-		case "connect":
-			s.connect = true
-		default:
-			return nil, fmt.Errorf("upgrade_configs[%d].upgrade_type: %q unsupported by weft (websocket, CONNECT)", i, u.GetUpgradeType())
-		}
-	}
-	durs := []struct {
-		name string
-		d    *durationpb.Duration
-		dst  *time.Duration
-	}{
-		{"stream_idle_timeout", h.GetStreamIdleTimeout(), &s.streamIdle},
-		{"request_timeout", h.GetRequestTimeout(), &s.requestTimeout},
-		{"request_headers_timeout", h.GetRequestHeadersTimeout(), &s.headersTimeout},
-		{"common_http_protocol_options.idle_timeout", h.GetCommonHttpProtocolOptions().GetIdleTimeout(), &s.idleTimeout},
-	}
-	for _, d := range durs {
-		if d.d == nil {
-			continue
-		}
-		if err := d.d.CheckValid(); err != nil || d.d.AsDuration() < 0 {
-			return nil, fmt.Errorf("%s: invalid duration", d.name)
-		}
-		*d.dst = d.d.AsDuration()
-	}
-	if kb := h.GetMaxRequestHeadersKb(); kb != nil {
-		if kb.GetValue() == 0 || kb.GetValue() > 8192 {
-			return nil, fmt.Errorf("max_request_headers_kb: must be 1-8192, got %d", kb.GetValue())
-		}
-		s.maxHeaderBytes = int(kb.GetValue()) << 10
 	}
 	return s, nil
 }
