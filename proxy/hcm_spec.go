@@ -10,7 +10,9 @@ import (
 	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
 	"google.golang.org/protobuf/types/known/durationpb"
 
+	"github.com/weft-mesh/weft/proxy/filter/authz"
 	"github.com/weft-mesh/weft/proxy/filter/fault"
+	"github.com/weft-mesh/weft/proxy/filter/jwt"
 	"github.com/weft-mesh/weft/proxy/route"
 )
 
@@ -31,6 +33,11 @@ type hcmSpec struct {
 	idleTimeout       time.Duration
 	maxHeaderBytes    int
 	fault             *fault.Fault // the fault filter's own config; nil: not in the chain or empty
+	// jwt is envoy.filters.http.jwt_authn; nil: not in the chain.
+	jwt *jwt.Filter
+	// rbac holds the envoy.filters.http.rbac filters in chain order
+	// (DENY then ALLOW as the control plane emits them); nil: none.
+	rbac *authz.Chain
 }
 
 func decodeHCM(h *hcmv3.HttpConnectionManager) (*hcmSpec, error) {

@@ -11,6 +11,7 @@ import (
 	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
 	tcpv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/tcp_proxy/v3"
 
+	"github.com/weft-mesh/weft/proxy/filter/authz"
 	"github.com/weft-mesh/weft/proxy/tlsctx"
 )
 
@@ -33,6 +34,9 @@ type tcpSpec struct {
 	clusters   []weightedName
 	total      uint32
 	idle       time.Duration
+	// rbac holds the envoy.filters.network.rbac filters before tcp_proxy,
+	// in chain order; nil: none.
+	rbac *authz.Chain
 }
 
 type weightedName struct {

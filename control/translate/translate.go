@@ -40,6 +40,25 @@ type Input struct {
 	Resources *Resources
 	// Registry supplies the instances.
 	Registry View
+	// Mesh holds the mesh-wide settings (trust domain, default mTLS mode).
+	Mesh MeshConfig
+}
+
+// MeshConfig holds the settings that apply to the whole mesh.
+type MeshConfig struct {
+	// TrustDomain of the SPIFFE identities; "" means "cluster.local".
+	TrustDomain string
+	// MTLSMode applies where no PeerAuthentication says otherwise; ""
+	// means PERMISSIVE (STRICT under weft up).
+	MTLSMode v1alpha1.MTLSMode
+}
+
+// trustDomain returns the mesh trust domain with its default.
+func (m MeshConfig) trustDomain() string {
+	if m.TrustDomain == "" {
+		return "cluster.local"
+	}
+	return m.TrustDomain
 }
 
 // Output is the proxy's configuration, sorted by name within each type,
