@@ -15,9 +15,11 @@ import (
 	"github.com/spf13/cobra"
 	"google.golang.org/protobuf/types/known/structpb"
 
+	"github.com/weft-mesh/weft/control/ca/spiffeid"
 	"github.com/weft-mesh/weft/proxy"
 	"github.com/weft-mesh/weft/proxy/admin"
 	"github.com/weft-mesh/weft/proxy/bootstrap"
+	"github.com/weft-mesh/weft/proxy/identity"
 	"github.com/weft-mesh/weft/proxy/xdsclient"
 )
 
@@ -41,6 +43,7 @@ type proxyFlags struct {
 	locality       string
 	labels         map[string]string
 	logLevel       string
+	trustDomain    string
 }
 
 // addProxyCommands attaches `weft proxy`.
@@ -75,6 +78,7 @@ xDS (--xds-addr) or from an Envoy v3 bootstrap file (--config).`,
 	fl.StringVar(&f.locality, "locality", "", "region/zone/subzone of this instance")
 	fl.StringToStringVar(&f.labels, "labels", nil, "labels of this instance (k=v,k=v)")
 	fl.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn, error")
+	fl.StringVar(&f.trustDomain, "trust-domain", "cluster.local", "trust domain of the identity asked for when the token binds none")
 	root.AddCommand(cmd)
 }
 
@@ -87,7 +91,23 @@ func runProxy(ctx context.Context, s streams, f proxyFlags) error {
 	if f.config == "" && f.xdsAddr == "" {
 		return errors.New("--config or --xds-addr is required")
 	}
-	p := proxy.New(proxy.Options{Logger: log})
+	var id *identity.Source
+	if f.xdsAddr != "" {
+		// The workload certificate comes from the control plane's CA;
+		// its key never leaves this process.
+		want, err := spiffeid.New(f.trustDomain, f.namespace, f.serviceAccount)
+		if err != nil {
+			return fmt.Errorf("identity: %w", err)
+		}
+		if id, err = identity.New(identity.Config{Addr: f.xdsAddr, Token: f.token, ID: want, Logger: log.With("component", "identity")}); err != nil {
+			return err
+		}
+	}
+	popts := proxy.Options{Logger: log}
+	if id != nil {
+		popts.Identity = id
+	}
+	p := proxy.New(popts)
 	var boot *bootstrap.Config
 	if f.config != "" {
 		var err error
@@ -146,6 +166,11 @@ func runProxy(ctx context.Context, s streams, f proxyFlags) error {
 		}
 		running++
 		go func() { errc <- c.Run(ctx) }()
+		if id != nil {
+			// Run returns when ctx ends, or at once when the mesh has no
+			// CA (the proxy then serves plaintext only).
+			go id.Run(ctx)
+		}
 	}
 	var err error
 	select {

@@ -211,7 +211,9 @@ func newGetCmd(s streams) *cobra.Command {
 		Use:   "get KIND [NAME]",
 		Short: "List resources or show one",
 		Long: `List resources of a kind, or show one. Kinds: services (svc), workloads (wl),
-backendpolicies (bp), gateways (gtw), httproutes, grpcroutes, tcproutes, and
+backendpolicies (bp), faultinjections (fi), peerauthentications (pa),
+authorizationpolicies (authz, ap), requestauthentications (ra), gateways (gtw),
+httproutes, grpcroutes, tcproutes, and
 proxies (px): the proxies connected to the control plane, with their config
 version and last ACK/NACK.`,
 		Args: cobra.RangeArgs(1, 2),
@@ -323,8 +325,14 @@ func columns(k resource.Kind, wide bool) []string {
 		c, w = []string{"NAME", "TARGET", "LOAD-BALANCER"}, []string{"CONNECT-TIMEOUT", "REQUEST-TIMEOUT", "RETRIES", "OUTLIER-DETECTION", "HEALTH-CHECK"}
 	case resource.KindFaultInjection:
 		c, w = []string{"NAME", "DELAY", "ABORT"}, []string{"HEADERS"}
+	case resource.KindPeerAuthentication:
+		c, w = []string{"NAME", "MODE", "SELECTOR"}, nil
+	case resource.KindAuthorizationPolicy:
+		c, w = []string{"NAME", "ACTION", "RULES", "SELECTOR"}, nil
+	case resource.KindRequestAuthentication:
+		c, w = []string{"NAME", "ISSUERS", "SELECTOR"}, []string{"JWKS"}
 	case resource.KindGateway:
-		c, w = []string{"NAME", "CLASS", "LISTENERS"}, nil
+		c, w = []string{"NAME", "CLASS", "LISTENERS"}, []string{"EXPOSURE"}
 	case resource.KindHTTPRoute, resource.KindGRPCRoute:
 		c, w = []string{"NAME", "HOSTNAMES", "PARENTS"}, []string{"BACKENDS"}
 	case resource.KindTCPRoute:
@@ -413,13 +421,39 @@ func row(o *resource.Object, wide bool, now time.Time) []string {
 			}
 		}
 		c, w = []string{o.Name, delay, abort}, []string{orNone(strings.Join(hs, ","))}
+	case resource.KindPeerAuthentication:
+		s := o.PeerAuthentication()
+		mode := string(v1alpha1.MTLSUnset)
+		if s.MTLS != nil && s.MTLS.Mode != "" {
+			mode = string(s.MTLS.Mode)
+		}
+		c = []string{o.Name, mode, selectorString(s.Selector)}
+	case resource.KindAuthorizationPolicy:
+		s := o.AuthorizationPolicy()
+		c = []string{o.Name, string(s.Action), strconv.Itoa(len(s.Rules)), selectorString(s.Selector)}
+	case resource.KindRequestAuthentication:
+		s := o.RequestAuthentication()
+		var iss, keys []string
+		for _, r := range s.JWTRules {
+			iss = append(iss, r.Issuer)
+			if r.JWKSURI != "" {
+				keys = append(keys, r.JWKSURI)
+			} else {
+				keys = append(keys, "<inline>")
+			}
+		}
+		c, w = []string{o.Name, strings.Join(iss, ","), selectorString(s.Selector)}, []string{strings.Join(keys, ",")}
 	case resource.KindGateway:
 		s := o.Gateway()
 		var ls []string
 		for _, l := range s.Listeners {
 			ls = append(ls, fmt.Sprintf("%s:%d/%s", l.Name, l.Port, l.Protocol))
 		}
-		c = []string{o.Name, string(s.GatewayClassName), strings.Join(ls, ",")}
+		exposure := resource.ExposureInternet
+		if e := o.Annotations[resource.ExposureAnnotation]; e != "" {
+			exposure = e
+		}
+		c, w = []string{o.Name, string(s.GatewayClassName), strings.Join(ls, ",")}, []string{exposure}
 	case resource.KindHTTPRoute:
 		s := o.HTTPRoute()
 		var backends []gwv1.BackendRef
@@ -511,6 +545,15 @@ func durationOrNone(d time.Duration) string {
 		return "<none>"
 	}
 	return d.String()
+}
+
+// selectorString shows a workload selector; "<all>" selects every
+// workload of the namespace.
+func selectorString(s *v1alpha1.WorkloadSelector) string {
+	if s == nil || len(s.MatchLabels) == 0 {
+		return "<all>"
+	}
+	return labelString(s.MatchLabels)
 }
 
 func labelString(m map[string]string) string {

@@ -4,17 +4,26 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"k8s.io/apimachinery/pkg/util/validation"
 
+	"github.com/weft-mesh/weft/apis/weft/v1alpha1"
+	"github.com/weft-mesh/weft/control/api"
+	"github.com/weft-mesh/weft/control/ca"
+	"github.com/weft-mesh/weft/control/jointoken"
 	"github.com/weft-mesh/weft/control/registry"
 	"github.com/weft-mesh/weft/control/resource"
 	"github.com/weft-mesh/weft/control/store"
@@ -28,8 +37,17 @@ type Mesh struct {
 	Registry *registry.Registry
 	XDS      *xds.Server
 	XDSAddr  net.Addr
-	// JoinToken is the token proxies present (--token / WEFT_JOIN_TOKEN).
+	// JoinToken is the operator's token: bound to no identity, it lets a
+	// proxy claim any identity and authorises privileged API calls
+	// (issuing join tokens, rotating the CA).
 	JoinToken string
+	// Tokens issues the join tokens bound to one namespace and service
+	// account that proxies present.
+	Tokens *jointoken.Issuer
+	// CA signs the proxies' certificates; nil when mTLS is off.
+	CA *ca.CA
+	// Source holds what the translator reads (resources, mesh settings).
+	Source *translate.Source
 }
 
 // MeshOptions configure MeshComponent.
@@ -42,6 +60,18 @@ type MeshOptions struct {
 	// Started, if set, is called with the running mesh before the API
 	// serves (from Run's goroutine; it must not block).
 	Started func(*Mesh)
+	// TrustDomain of the mesh's SPIFFE identities; default
+	// "cluster.local".
+	TrustDomain string
+	// MTLSMode is the mesh default where no PeerAuthentication applies;
+	// default PERMISSIVE.
+	MTLSMode v1alpha1.MTLSMode
+	// NoCA runs the mesh without a certificate authority: every hop is
+	// plaintext and no certificates are issued.
+	NoCA bool
+	// CA tunes the certificate authority (kept in <state-dir>/ca);
+	// TrustDomain above overrides CA.TrustDomain.
+	CA ca.Options
 }
 
 // MeshComponent returns the Component that runs the registry and the xDS
@@ -56,16 +86,46 @@ func MeshComponent(opts MeshOptions) Component {
 				return nil, err
 			}
 		}
+		if !loopbackAddr(p.Config.APIAddr) {
+			p.API.RequireWriteToken(token)
+		}
+		issuer, err := jointoken.Open(p.Config.StateDir, nil)
+		if err != nil {
+			return nil, err
+		}
+		td := opts.TrustDomain
+		if td == "" {
+			td = ca.DefaultTrustDomain
+		}
+		mode := opts.MTLSMode
+		if mode == "" || mode == v1alpha1.MTLSUnset {
+			mode = v1alpha1.MTLSPermissive
+		}
+		src := &translate.Source{}
+		mesh := translate.MeshConfig{TrustDomain: td, MTLSMode: mode}
+		var authority *ca.CA
+		var signer xds.Signer
+		if !opts.NoCA {
+			caOpts := opts.CA
+			caOpts.TrustDomain = td
+			if authority, err = ca.Open(filepath.Join(p.Config.StateDir, "ca"), caOpts); err != nil {
+				return nil, fmt.Errorf("certificate authority: %w", err)
+			}
+			signer = authority
+			mesh.TrustBundle = authority.BundlePEM()
+		}
+		src.SetMesh(mesh)
 		metrics := prometheus.NewRegistry()
 		metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 		reg := registry.New(opts.Registry)
-		src := &translate.Source{}
 		srv, err := xds.New(xds.Options{
-			Translator: src.Translator(reg),
-			Registry:   reg,
-			Auth:       xds.StaticTokens{token: {Subject: "join-token"}},
-			Metrics:    metrics,
-			Logger:     p.Logger,
+			Translator:  src.Translator(reg),
+			Registry:    reg,
+			Auth:        xds.Tokens{Join: issuer, Static: xds.StaticTokens{token: {Subject: "operator-token"}}},
+			Metrics:     metrics,
+			Logger:      p.Logger,
+			CA:          signer,
+			TrustDomain: td,
 		})
 		if err != nil {
 			reg.Close()
@@ -78,7 +138,11 @@ func MeshComponent(opts MeshOptions) Component {
 		}
 		p.API.Handle("GET /api/v1/proxies", srv.ProxiesHandler())
 		p.API.Handle("GET /metrics", promhttp.HandlerFor(metrics, promhttp.HandlerOpts{}))
-		m := &Mesh{Registry: reg, XDS: srv, XDSAddr: lis.Addr(), JoinToken: token}
+		m := &Mesh{Registry: reg, XDS: srv, XDSAddr: lis.Addr(), JoinToken: token, Tokens: issuer, CA: authority, Source: src}
+		p.API.Handle("POST /api/v1/join-tokens", operatorOnly(token, joinTokensHandler(issuer)))
+		if authority != nil {
+			p.API.Handle("POST /api/v1/ca/rotate", operatorOnly(token, m.rotateHandler()))
+		}
 		if opts.Started != nil {
 			opts.Started(m)
 		}
@@ -167,4 +231,88 @@ func joinToken(dir string) (string, error) {
 		return "", fmt.Errorf("write join token: %w", err)
 	}
 	return t, nil
+}
+
+// operatorOnly is api.OperatorOnly.
+func operatorOnly(token string, h http.Handler) http.Handler { return api.OperatorOnly(token, h) }
+
+// JoinTokenRequest is the body of POST /api/v1/join-tokens.
+type JoinTokenRequest struct {
+	Namespace      string `json:"namespace"`
+	ServiceAccount string `json:"serviceAccount"`
+	// TTL is a Go duration ("24h"); empty or "0" for no expiry.
+	TTL string `json:"ttl,omitempty"`
+}
+
+// JoinTokenResponse answers it.
+type JoinTokenResponse struct {
+	Token string `json:"token"`
+}
+
+// joinTokensHandler issues join tokens bound to an identity.
+func joinTokensHandler(iss *jointoken.Issuer) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var req JoinTokenRequest
+		if err := json.NewDecoder(io.LimitReader(r.Body, 4096)).Decode(&req); err != nil {
+			api.WriteError(w, http.StatusBadRequest, "body: "+err.Error())
+			return
+		}
+		var ttl time.Duration
+		if req.TTL != "" {
+			d, err := time.ParseDuration(req.TTL)
+			if err != nil || d < 0 {
+				api.WriteError(w, http.StatusBadRequest, fmt.Sprintf("ttl: %q is not a non-negative duration", req.TTL))
+				return
+			}
+			ttl = d
+		}
+		for _, f := range []struct{ path, v string }{{"namespace", req.Namespace}, {"serviceAccount", req.ServiceAccount}} {
+			if errs := validation.IsDNS1123Label(f.v); len(errs) > 0 {
+				api.WriteError(w, http.StatusBadRequest, fmt.Sprintf("%s: %q: %s", f.path, f.v, strings.Join(errs, "; ")))
+				return
+			}
+		}
+		tok, err := iss.Issue(req.Namespace, req.ServiceAccount, ttl)
+		if err != nil {
+			api.WriteError(w, http.StatusBadRequest, err.Error())
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(JoinTokenResponse{Token: tok})
+	})
+}
+
+// rotateHandler rotates the CA's root and pushes the new bundle (old and
+// new roots) to every proxy at once.
+func (m *Mesh) rotateHandler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := m.CA.Rotate(); err != nil {
+			api.WriteError(w, http.StatusConflict, "rotate: "+err.Error())
+			return
+		}
+		m.publishBundle()
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(map[string]string{"root": m.CA.RootFingerprint()})
+	})
+}
+
+// publishBundle sends the CA's current trust bundle to every proxy.
+func (m *Mesh) publishBundle() {
+	mc := m.Source.Mesh()
+	mc.TrustBundle = m.CA.BundlePEM()
+	m.Source.SetMesh(mc)
+	m.XDS.ConfigChanged()
+}
+
+// loopbackAddr reports whether host:port names a loopback address only.
+func loopbackAddr(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }

@@ -72,6 +72,7 @@ kind: Service
 metadata: {name: front, namespace: demo}
 spec:
   ports: [{name: http, port: 80}]
+  visibility: internet # the edge gateway may reach it
 ---
 apiVersion: weft.dev/v1alpha1
 kind: Workload

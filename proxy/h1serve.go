@@ -44,6 +44,11 @@ type h1Conn struct {
 	ridb   [36]byte
 	secure bool   // the client connection is TLS
 	extra  []byte // one extra header line for the next local reply
+	// peer is the verified mTLS peer's SPIFFE ID ("" for none) and xfcc
+	// the x-forwarded-client-cert set toward the application ("" for
+	// none); both are computed once per connection.
+	peer, xfcc string
+	ah         authHeaders // the auth filters' view of the current request
 }
 
 // tlsHandshakeTimeout bounds a downstream TLS handshake.
@@ -77,7 +82,8 @@ func (ll *liveListener) serveConn(c net.Conn) {
 		tc.SetNoDelay(true)
 	}
 	var src io.Reader
-	secure := ls.tls != nil
+	var peer string
+	c, secure := ll.sniffTLS(c, ls)
 	if secure {
 		// TLS: ALPN decides between HTTP/2 (net/http) and HTTP/1.1.
 		tc := ll.handshake(c, ls.tls.Config)
@@ -91,6 +97,8 @@ func (ll *liveListener) serveConn(c net.Conn) {
 			}
 			return
 		}
+		cs := tc.ConnectionState()
+		peer = downstreamPeer(ls.tls.Config, &cs)
 		c, src = tc, tc
 	} else {
 		// Cleartext: the HTTP/2 preface (prior knowledge) goes to net/http.
@@ -121,6 +129,7 @@ func (ll *liveListener) serveConn(c net.Conn) {
 	}
 	hc := h1Conns.Get().(*h1Conn)
 	hc.ll, hc.conn, hc.secure = ll, c, secure
+	hc.peer, hc.xfcc = peer, xfccFor(ls, peer)
 	hc.rd = http1.NewReader(src, spec.maxHeaderBytes)
 	state := new(atomic.Int32)
 	ll.mu.Lock()
@@ -133,6 +142,7 @@ func (ll *liveListener) serveConn(c net.Conn) {
 		c.Close()
 		hc.rd.Release()
 		hc.ll, hc.conn, hc.rd = nil, nil, nil
+		hc.peer, hc.xfcc = "", ""
 		h1Conns.Put(hc)
 	}()
 	// The idle timeout is enforced with a read deadline that is refreshed
@@ -194,6 +204,9 @@ func (hc *h1Conn) serveRequest(spec *hcmSpec) bool {
 	table := spec.inline
 	if table == nil {
 		table = g.routes[spec.rdsName]
+	}
+	if pass, cont := hc.authorizeH1(spec, keep); !pass {
+		return cont
 	}
 	if bstr(req.Method) == http.MethodConnect {
 		return hc.connect(spec, table, g)
@@ -652,6 +665,13 @@ func (hc *h1Conn) replyBody(status int, location, contentType, body string, keep
 		b = append(b, contentType...)
 		b = append(b, "\r\n"...)
 	}
+	return hc.finishReply(b, body, keep)
+}
+
+// finishReply appends content-length (and connection: close unless keep),
+// the body, and writes the local reply; it reports whether the connection
+// stays open.
+func (hc *h1Conn) finishReply(b []byte, body string, keep bool) bool {
 	b = append(b, "content-length: "...)
 	b = strconv.AppendInt(b, int64(len(body)), 10)
 	if !keep {

@@ -2,12 +2,17 @@ package proxy
 
 import (
 	"fmt"
+	"net/http"
 	"strings"
 	"time"
 
 	faultv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/fault/v3"
+	jwtv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/jwt_authn/v3"
+	rbachttpv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/rbac/v3"
 	routerv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/router/v3"
 	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/weft-mesh/weft/proxy/filter/authz"
@@ -35,6 +40,10 @@ type hcmSpec struct {
 	fault             *fault.Fault // the fault filter's own config; nil: not in the chain or empty
 	// jwt is envoy.filters.http.jwt_authn; nil: not in the chain.
 	jwt *jwt.Filter
+	// jwtKey identifies jwt's config (its deterministic proto bytes), so
+	// that an unchanged filter keeps its running JWKS fetchers across
+	// updates (see jwtFilters).
+	jwtKey string
 	// rbac holds the envoy.filters.http.rbac filters in chain order
 	// (DENY then ALLOW as the control plane emits them); nil: none.
 	rbac *authz.Chain
@@ -79,14 +88,37 @@ func decodeHCM(h *hcmv3.HttpConnectionManager) (*hcmSpec, error) {
 	if len(fs) == 0 {
 		return nil, fmt.Errorf("http_filters: must end with %s", routerFilterName)
 	}
+	var rbac []*authz.Filter
 	for i, f := range fs {
-		isRouter := f.GetTypedConfig().MessageIs(&routerv3.Router{}) || (f.GetTypedConfig() == nil && f.GetName() == routerFilterName)
+		tc := f.GetTypedConfig()
+		isRouter := tc.MessageIs(&routerv3.Router{}) || (tc == nil && f.GetName() == routerFilterName)
 		switch {
 		case isRouter && i == len(fs)-1:
 		case isRouter:
 			return nil, fmt.Errorf("http_filters[%d]: the router must be the last filter", i)
-		case f.GetTypedConfig().MessageIs(&faultv3.HTTPFault{}):
-			fc, err := fault.DecodeAny(f.GetTypedConfig())
+		case tc.MessageIs(&jwtv3.JwtAuthentication{}):
+			switch {
+			case s.jwt != nil:
+				return nil, fmt.Errorf("http_filters[%d]: at most one %s filter is supported", i, jwt.Name)
+			case len(rbac) > 0 || s.fault != nil:
+				return nil, fmt.Errorf("http_filters[%d]: %s must come before %s and %s", i, jwt.Name, authz.Name, faultFilterName)
+			}
+			jf, key, err := decodeJWT(tc)
+			if err != nil {
+				return nil, fmt.Errorf("http_filters[%d].typed_config.%w", i, err)
+			}
+			s.jwt, s.jwtKey = jf, key
+		case tc.MessageIs(&rbachttpv3.RBAC{}):
+			if s.fault != nil {
+				return nil, fmt.Errorf("http_filters[%d]: %s must come before %s", i, authz.Name, faultFilterName)
+			}
+			rf, err := authz.DecodeAny(tc)
+			if err != nil {
+				return nil, fmt.Errorf("http_filters[%d].typed_config.%w", i, err)
+			}
+			rbac = append(rbac, rf)
+		case tc.MessageIs(&faultv3.HTTPFault{}):
+			fc, err := fault.DecodeAny(tc)
 			if err != nil {
 				return nil, fmt.Errorf("http_filters[%d].typed_config: %w", i, err)
 			}
@@ -94,6 +126,9 @@ func decodeHCM(h *hcmv3.HttpConnectionManager) (*hcmSpec, error) {
 		default:
 			return nil, fmt.Errorf("http_filters[%d]: filter %q unsupported by weft", i, f.GetName())
 		}
+	}
+	if len(rbac) > 0 {
+		s.rbac = authz.NewChain(rbac...)
 	}
 	for i, u := range h.GetUpgradeConfigs() {
 		if e := u.GetEnabled(); e != nil && !e.GetValue() {
@@ -134,4 +169,37 @@ func decodeHCM(h *hcmv3.HttpConnectionManager) (*hcmSpec, error) {
 		s.maxHeaderBytes = int(kb.GetValue()) << 10
 	}
 	return s, nil
+}
+
+// faultFilterName is the fault filter's name in http_filters.
+const faultFilterName = "envoy.filters.http.fault"
+
+// jwksClient fetches remote JWKS for every JWT filter. Its transport has
+// no Proxy function: fetches go directly, even when the proxy's
+// environment carries HTTP_PROXY for its application. Each fetch is bounded
+// by the fetcher's timeout.
+var jwksClient = &http.Client{Transport: &http.Transport{
+	MaxIdleConnsPerHost: 2,
+	IdleConnTimeout:     time.Minute,
+	TLSHandshakeTimeout: 10 * time.Second,
+}}
+
+// decodeJWT decodes a jwt_authn config and returns it with its key: the
+// deterministic encoding of the config, so that the same config delivered
+// twice (map order may differ on the wire) yields the same key. Remote
+// JWKS fetchers are not started here (see jwtFilters).
+func decodeJWT(a *anypb.Any) (*jwt.Filter, string, error) {
+	var c jwtv3.JwtAuthentication
+	if err := a.UnmarshalTo(&c); err != nil {
+		return nil, "", fmt.Errorf("%s: %w", jwt.Name, err)
+	}
+	f, err := jwt.Decode(&c, jwt.Options{Client: jwksClient})
+	if err != nil {
+		return nil, "", err
+	}
+	key, err := proto.MarshalOptions{Deterministic: true}.Marshal(&c)
+	if err != nil {
+		return nil, "", fmt.Errorf("%s: %w", jwt.Name, err)
+	}
+	return f, string(key), nil
 }

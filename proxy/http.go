@@ -68,11 +68,15 @@ const (
 	reasonDownstream    = "downstream_cancel"   // DC
 	reasonOverflow      = "overflow"            // UO: a circuit breaker refused it
 	reasonUpgradeDenied = "upgrade_denied"
+	reasonRBACDenied    = "rbac_access_denied" // RBAC denied the request or connection
+	// The JWT filter's refusals carry its own reasons (jwt.Reason:
+	// jwt_missing, jwt_expired, jwt_bad_signature, jwks_unavailable, ...).
 )
 
 func (h *httpHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ll := h.ll
-	spec := ll.spec.Load().http
+	ls := ll.spec.Load()
+	spec := ls.http
 	if spec == nil { // listener kind changed under us; the socket is being replaced
 		http.Error(w, "listener reconfiguring", http.StatusServiceUnavailable)
 		return
@@ -81,6 +85,22 @@ func (h *httpHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	table := spec.inline
 	if table == nil {
 		table = g.routes[spec.rdsName]
+	}
+	var peer string
+	if r.TLS != nil && ls.tls != nil {
+		peer = downstreamPeer(ls.tls.Config, r.TLS)
+	}
+	sanitizeXFCC(r.Header, xfccFor(ls, peer))
+	if spec.jwt != nil || spec.rbac != nil {
+		path := ""
+		if r.Method != http.MethodConnect {
+			path = r.URL.RequestURI()
+		}
+		ah := authHeaders{h: route.HTTPHeader(r.Header), method: r.Method, authority: r.Host, scheme: scheme(r), path: path}
+		if d, ok := ll.authorize(spec, &ah, peer); !ok {
+			h.denyHTTP(w, r, d)
+			return
+		}
 	}
 	if r.Method == http.MethodConnect {
 		h.serveConnect(w, r, spec, table, g)

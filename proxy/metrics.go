@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -19,13 +20,51 @@ type metrics struct {
 	mu      sync.Mutex
 	replies map[[2]string]*atomic.Uint64 // listener, reason → local replies
 	tcp     map[string]*[2]atomic.Uint64 // cluster → bytes in/out
+	// rbac counts RBAC decisions: listener, "allowed"/"denied", policy
+	// (denials only; "" when no policy matched) → requests or connections.
+	// Envoy's http.<stat_prefix>.rbac.allowed/denied.
+	rbac map[[3]string]*atomic.Uint64
+	// jwt counts requests the JWT filter refused: listener, reason.
+	jwt map[[2]string]*atomic.Uint64
 }
 
 func newMetrics() *metrics {
 	return &metrics{
 		replies: map[[2]string]*atomic.Uint64{},
 		tcp:     map[string]*[2]atomic.Uint64{},
+		rbac:    map[[3]string]*atomic.Uint64{},
+		jwt:     map[[2]string]*atomic.Uint64{},
 	}
+}
+
+// rbacDecision counts one RBAC decision; allowed ones are not split by
+// policy.
+func (m *metrics) rbacDecision(listener string, allowed bool, policy string) {
+	k := [3]string{listener, "denied", policy}
+	if allowed {
+		k[1], k[2] = "allowed", ""
+	}
+	m.mu.Lock()
+	c := m.rbac[k]
+	if c == nil {
+		c = new(atomic.Uint64)
+		m.rbac[k] = c
+	}
+	m.mu.Unlock()
+	c.Add(1)
+}
+
+// jwtFailure counts one request refused by the JWT filter.
+func (m *metrics) jwtFailure(listener, reason string) {
+	k := [2]string{listener, reason}
+	m.mu.Lock()
+	c := m.jwt[k]
+	if c == nil {
+		c = new(atomic.Uint64)
+		m.jwt[k] = c
+	}
+	m.mu.Unlock()
+	c.Add(1)
 }
 
 func (m *metrics) localReply(listener, reason string) {
@@ -137,6 +176,32 @@ func (p *Proxy) WritePrometheus(w io.Writer) error {
 	sort.Slice(keys, func(i, j int) bool { return keys[i][0]+"\x00"+keys[i][1] < keys[j][0]+"\x00"+keys[j][1] })
 	for _, k := range keys {
 		fmt.Fprintf(w, "weft_local_replies_total{listener=%q,reason=%q} %d\n", k[0], k[1], m.replies[k].Load())
+	}
+	rk := make([][3]string, 0, len(m.rbac))
+	for k := range m.rbac {
+		rk = append(rk, k)
+	}
+	sort.Slice(rk, func(i, j int) bool { return strings.Join(rk[i][:], "\x00") < strings.Join(rk[j][:], "\x00") })
+	fmt.Fprintf(w, "# TYPE weft_rbac_allowed_total counter\n")
+	for _, k := range rk {
+		if k[1] == "allowed" {
+			fmt.Fprintf(w, "weft_rbac_allowed_total{listener=%q} %d\n", k[0], m.rbac[k].Load())
+		}
+	}
+	fmt.Fprintf(w, "# TYPE weft_rbac_denied_total counter\n")
+	for _, k := range rk {
+		if k[1] == "denied" {
+			fmt.Fprintf(w, "weft_rbac_denied_total{listener=%q,policy=%q} %d\n", k[0], k[2], m.rbac[k].Load())
+		}
+	}
+	jk := make([][2]string, 0, len(m.jwt))
+	for k := range m.jwt {
+		jk = append(jk, k)
+	}
+	sort.Slice(jk, func(i, j int) bool { return jk[i][0]+"\x00"+jk[i][1] < jk[j][0]+"\x00"+jk[j][1] })
+	fmt.Fprintf(w, "# TYPE weft_jwt_failures_total counter\n")
+	for _, k := range jk {
+		fmt.Fprintf(w, "weft_jwt_failures_total{listener=%q,reason=%q} %d\n", k[0], k[1], m.jwt[k].Load())
 	}
 	fmt.Fprintf(w, "# TYPE weft_tcp_bytes_total counter\n")
 	for _, n := range sortedNames(m.tcp) {

@@ -24,6 +24,7 @@ import (
 	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
 	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
@@ -46,6 +47,12 @@ type Options struct {
 	Listen func(name, addr string) (net.Listener, error)
 	// DrainTimeout bounds how long a removed listener's connections may finish; default 5s.
 	DrainTimeout time.Duration
+	// Identity supplies the proxy's own certificate (proxy/identity), served
+	// to listeners and clusters as the SDS secret IdentitySecret. nil: the
+	// proxy has no identity of its own; only xDS-delivered secrets exist.
+	Identity CertificateSource
+	// IdentitySecret names that secret; default "default" (as Istio).
+	IdentitySecret string
 }
 
 // Proxy is the data plane. Its methods are safe for concurrent use; updates
@@ -56,13 +63,15 @@ type Proxy struct {
 	opts  Options
 	pool  *cluster.Pool
 
-	graph atomic.Pointer[graph]
+	graph   atomic.Pointer[graph]
+	secrets *secretStore
 
 	mu         sync.Mutex // serialises updates and guards the fields below
 	accepted   resources
 	static     map[string]map[string]proto.Message // bootstrap resources by type URL, kept across xDS updates
 	live       map[string]*liveListener
 	stats      map[string]*cluster.Stats
+	jwt        jwtFilters // running JWT filters of the installed listeners
 	lastUpdate time.Time
 	version    uint64
 	closed     bool
@@ -126,6 +135,11 @@ func New(opts Options) *Proxy {
 			raw:         map[string]map[string]proto.Message{},
 		},
 	}
+	if opts.IdentitySecret == "" {
+		opts.IdentitySecret = "default"
+	}
+	p.opts = opts
+	p.secrets = &secretStore{own: opts.Identity, ownName: opts.IdentitySecret}
 	p.metrics = newMetrics()
 	p.h1, p.h2 = newTransports()
 	p.mirrors = make(chan struct{}, mirrorSlots)
@@ -171,6 +185,8 @@ func unpack(typeURL string, a *anypb.Any) (proto.Message, error) {
 		m = &clusterv3.Cluster{}
 	case resourcev3.EndpointType:
 		m = &endpointv3.ClusterLoadAssignment{}
+	case resourcev3.SecretType:
+		m = &tlsv3.Secret{}
 	default:
 		return nil, fmt.Errorf("resource type %s unsupported by weft", typeURL)
 	}
@@ -229,12 +245,36 @@ func (p *Proxy) replace(typeURL string, msgs map[string]proto.Message) error {
 	next := p.accepted
 	next.raw = maps.Clone(p.accepted.raw)
 	names := sortedNames(msgs)
+	if typeURL == resourcev3.SecretType {
+		// Secrets are read at handshakes, not from the graph.
+		decoded := make(map[string]*secret, len(msgs))
+		for _, name := range names {
+			sec := msgs[name].(*tlsv3.Secret)
+			if sec.GetName() != name {
+				return fmt.Errorf("secret %q: name %q does not match the resource name", name, sec.GetName())
+			}
+			if err := supported.Check(sec); err != nil {
+				return fmt.Errorf("secret %q: %w", name, err)
+			}
+			d, err := p.secrets.decodeSecret(sec)
+			if err != nil {
+				return fmt.Errorf("secret %q: %w", name, err)
+			}
+			decoded[name] = d
+		}
+		p.secrets.xds.Store(&decoded)
+		next.raw[typeURL] = msgs
+		p.accepted = next
+		p.lastUpdate = p.clock()
+		p.metrics.updates.Add(1)
+		return nil
+	}
 	switch typeURL {
 	case resourcev3.ListenerType:
 		next.listeners = make(map[string]*listenerSpec, len(msgs))
 		addrs := map[string]string{}
 		for _, name := range names {
-			l, err := decodeListener(msgs[name].(*listenerv3.Listener))
+			l, err := decodeListener(msgs[name].(*listenerv3.Listener), p.secrets)
 			if err != nil {
 				return fmt.Errorf("listener %q: %w", name, err)
 			}
@@ -247,6 +287,7 @@ func (p *Proxy) replace(typeURL string, msgs map[string]proto.Message) error {
 			addrs[l.addr] = name
 			next.listeners[name] = l
 		}
+		p.jwt.adopt(next.listeners)
 	case resourcev3.RouteType:
 		next.routes = make(map[string]*route.Table, len(msgs))
 		for _, name := range names {
@@ -271,7 +312,7 @@ func (p *Proxy) replace(typeURL string, msgs map[string]proto.Message) error {
 			if err := supported.Check(c); err != nil {
 				return fmt.Errorf("cluster %q: %w", name, err)
 			}
-			s, err := cluster.Decode(c, p.clock)
+			s, err := cluster.Decode(c, p.clock, p.secrets)
 			if err != nil {
 				return fmt.Errorf("cluster %q: %w", name, err)
 			}
@@ -325,6 +366,9 @@ func (p *Proxy) replace(typeURL string, msgs map[string]proto.Message) error {
 		}
 	}
 	p.accepted = next
+	if typeURL == resourcev3.ListenerType {
+		p.jwt.commit(next.listeners)
+	}
 	p.lastUpdate = p.clock()
 	p.metrics.updates.Add(1)
 	p.log.Debug("config applied", "type", shortType(typeURL), "resources", len(msgs), "version", p.version, "took", p.clock().Sub(start))
@@ -379,6 +423,7 @@ func (p *Proxy) Shutdown(ctx context.Context) error {
 		lls = append(lls, ll)
 	}
 	p.live = map[string]*liveListener{}
+	p.jwt.stop()
 	p.mu.Unlock()
 	for _, ll := range lls {
 		ll.close(ctx)
@@ -426,6 +471,8 @@ func shortType(typeURL string) string {
 		return "CDS"
 	case resourcev3.EndpointType:
 		return "EDS"
+	case resourcev3.SecretType:
+		return "SDS"
 	}
 	return typeURL
 }

@@ -1,6 +1,10 @@
 package proxy
 
 import (
+	// The tls_inspector listener filter's config type must be known to
+	// decode listeners that name it.
+	_ "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/listener/tls_inspector/v3"
+
 	"github.com/weft-mesh/weft/proxy/subset"
 )
 
@@ -12,7 +16,8 @@ var supported = subset.NewTable(
 	subset.Message{Type: "envoy.config.listener.v3.Listener", Fields: []subset.Field{
 		{Name: "name", Note: "required, unique"},
 		{Name: "address", Note: "socket_address only (TCP)"},
-		{Name: "filter_chains", Note: "exactly one chain, without filter_chain_match"},
+		{Name: "filter_chains", Note: "one chain, or two matched on transport_protocol tls and raw_buffer with the same filters (PERMISSIVE mTLS)"},
+		{Name: "listener_filters", Note: "envoy.filters.listener.tls_inspector only"},
 		{Name: "stat_prefix", Note: "accepted, no effect"},
 		{Name: "per_connection_buffer_limit_bytes", Note: "accepted, no effect"},
 		{Name: "metadata", Note: "accepted, no effect"},
@@ -25,7 +30,8 @@ var supported = subset.NewTable(
 		{Name: "protocol", Note: "TCP only"},
 	}},
 	subset.Message{Type: "envoy.config.listener.v3.FilterChain", Fields: []subset.Field{
-		{Name: "filters", Note: "exactly one network filter: http_connection_manager or tcp_proxy"},
+		{Name: "filters", Note: "a terminal http_connection_manager or tcp_proxy; envoy.filters.network.rbac filters may precede tcp_proxy"},
+		{Name: "filter_chain_match", Note: "transport_protocol only (tls, raw_buffer)"},
 		{Name: "transport_socket", Note: "envoy.transport_sockets.tls with a DownstreamTlsContext"},
 		{Name: "name", Note: "accepted, no effect"},
 	}},
@@ -39,6 +45,9 @@ var supported = subset.NewTable(
 	subset.Message{Type: "envoy.extensions.transport_sockets.tls.v3.CommonTlsContext", Fields: []subset.Field{
 		{Name: "tls_certificates", Note: "PEM from filename, inline_string or inline_bytes"},
 		{Name: "validation_context", Note: "trusted_ca and match_typed_subject_alt_names"},
+		{Name: "tls_certificate_sds_secret_configs", Note: "one secret, over ADS; \"default\" is the proxy's own certificate (issued by the control plane's CA, key kept in the proxy)"},
+		{Name: "validation_context_sds_secret_config", Note: "over ADS (the trust bundle \"ROOTCA\")"},
+		{Name: "combined_validation_context", Note: "SAN matchers in default_validation_context, CAs from the SDS secret"},
 		{Name: "alpn_protocols", Note: "default for HTTP listeners: h2, http/1.1"},
 		{Name: "tls_params", Note: "TLSv1_2 and TLSv1_3 bounds"},
 	}},
@@ -49,6 +58,16 @@ var supported = subset.NewTable(
 	subset.Message{Type: "envoy.extensions.transport_sockets.tls.v3.CertificateValidationContext", Fields: []subset.Field{
 		{Name: "trusted_ca"}, {Name: "match_typed_subject_alt_names", Note: "DNS and URI SANs; exact, prefix, suffix"},
 	}},
+	subset.Message{Type: "envoy.extensions.transport_sockets.tls.v3.SdsSecretConfig", Fields: []subset.Field{{Name: "name"}, {Name: "sds_config", Note: "ads only"}}},
+	subset.Message{Type: "envoy.extensions.transport_sockets.tls.v3.CommonTlsContext.CombinedCertificateValidationContext", Fields: []subset.Field{
+		{Name: "default_validation_context"}, {Name: "validation_context_sds_secret_config"},
+	}},
+	subset.Message{Type: "envoy.extensions.transport_sockets.tls.v3.Secret", Fields: []subset.Field{
+		{Name: "name"}, {Name: "tls_certificate", Note: "inline PEM"}, {Name: "validation_context", Note: "trusted_ca inline PEM"},
+	}},
+	subset.Message{Type: "envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector"},
+	subset.Message{Type: "envoy.config.listener.v3.FilterChainMatch", Fields: []subset.Field{{Name: "transport_protocol", Note: "tls or raw_buffer"}}},
+	subset.Message{Type: "envoy.config.listener.v3.ListenerFilter", Fields: []subset.Field{{Name: "name"}, {Name: "typed_config", Note: "envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector, empty"}}},
 	subset.Message{Type: "envoy.extensions.transport_sockets.tls.v3.SubjectAltNameMatcher", Fields: []subset.Field{{Name: "san_type"}, {Name: "matcher"}}},
 	subset.Message{Type: "envoy.type.matcher.v3.StringMatcher", Fields: []subset.Field{{Name: "exact"}, {Name: "prefix"}, {Name: "suffix"}, {Name: "ignore_case"}}},
 	subset.Message{Type: "envoy.config.core.v3.DataSource", Fields: []subset.Field{{Name: "filename"}, {Name: "inline_string"}, {Name: "inline_bytes"}}},
@@ -60,7 +79,7 @@ var supported = subset.NewTable(
 		{Name: "stat_prefix", Note: "labels metrics"},
 		{Name: "rds", Note: "route_config_name over ADS"},
 		{Name: "route_config", Note: "inline RouteConfiguration"},
-		{Name: "http_filters", Note: "envoy.filters.http.fault (optional), then envoy.filters.http.router last"},
+		{Name: "http_filters", Note: "in this order, each optional: envoy.filters.http.jwt_authn (at most one), envoy.filters.http.rbac (any number, evaluated in order: DENY then ALLOW), envoy.filters.http.fault; then envoy.filters.http.router last"},
 		{Name: "use_remote_address", Note: "append the peer address to x-forwarded-for, set x-forwarded-proto"},
 		{Name: "xff_num_trusted_hops"},
 		{Name: "generate_request_id", Note: "default true: x-request-id set when absent"},
@@ -89,6 +108,11 @@ var supported = subset.NewTable(
 	}},
 	// The fault filter's config is checked field by field by proxy/filter/fault.
 	subset.Message{Type: "envoy.extensions.filters.http.fault.v3.HTTPFault", Any: true},
+	// The JWT and RBAC filters' configs are checked field by field by
+	// proxy/filter/jwt and proxy/filter/authz.
+	subset.Message{Type: "envoy.extensions.filters.http.jwt_authn.v3.JwtAuthentication", Any: true},
+	subset.Message{Type: "envoy.extensions.filters.http.rbac.v3.RBAC", Any: true},
+	subset.Message{Type: "envoy.extensions.filters.network.rbac.v3.RBAC", Any: true},
 	subset.Message{Type: "envoy.extensions.filters.http.router.v3.Router", Fields: []subset.Field{
 		{Name: "suppress_envoy_headers", Note: "accepted; weft sets no x-envoy headers"},
 	}},

@@ -22,12 +22,19 @@ func (ll *liveListener) handleTCP(c net.Conn) {
 	defer c.Close()
 	ls := ll.spec.Load()
 	spec := ls.tcp
-	if ls.tls != nil {
+	var peer string
+	c, secure := ll.sniffTLS(c, ls)
+	if secure {
 		tc := ll.handshake(c, ls.tls.Config)
 		if tc == nil {
 			return
 		}
+		cs := tc.ConnectionState()
+		peer = downstreamPeer(ls.tls.Config, &cs)
 		c = tc
+	}
+	if spec.rbac != nil && !ll.authorizeConn(spec.rbac, c, peer) {
+		return
 	}
 	g := ll.p.graph.Load()
 	name := spec.pick(rand.Uint64())

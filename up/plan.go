@@ -134,6 +134,22 @@ type unitEnv struct {
 	weft      string // the weft binary (for `weft proxy`)
 	xdsAddr   string
 	joinToken string
+	// tokens issues the join token of one identity (namespace, service
+	// account); nil: every proxy gets joinToken.
+	tokens func(namespace, serviceAccount string) (string, error)
+}
+
+// tokenFor returns the join token a proxy of ns/sa presents: bound to that
+// identity, so it gets that identity's certificate and nothing else.
+func (e *unitEnv) tokenFor(ns, sa string) string {
+	if e.tokens == nil {
+		return e.joinToken
+	}
+	t, err := e.tokens(ns, sa)
+	if err != nil {
+		return "" // refused by the control plane; the proxy logs why
+	}
+	return t
 }
 
 // baseDir is the folder relative paths of o resolve against.
@@ -207,23 +223,31 @@ func (e *unitEnv) workloadUnit(o *resource.Object, services map[[2]string]*v1alp
 			"--admin-addr", "127.0.0.1:" + strconv.Itoa(in.Ports.Admin),
 			"--labels", labelArg(labels),
 		}
-		return Command{Path: e.weft, Args: args, Env: []string{"WEFT_JOIN_TOKEN=" + e.joinToken}, Dir: e.stateDir}
+		return Command{Path: e.weft, Args: args, Env: []string{"WEFT_JOIN_TOKEN=" + e.tokenFor(o.Namespace, sa)}, Dir: e.stateDir}
 	}
 	u.Revision = revision(w, dir, protocol)
 	return u
 }
+
+// GatewayNameLabel labels a Gateway's proxies with the Gateway's name, as
+// Gateway API implementations do; policies select gateways with it.
+const GatewayNameLabel = "gateway.networking.k8s.io/gateway-name"
 
 // gatewayUnit is the proxy of one Gateway.
 func (e *unitEnv) gatewayUnit(o *resource.Object) Unit {
 	return Unit{
 		Kind: KindGateway, Namespace: o.Namespace, Name: o.Name, Replicas: 1, Revision: "gateway",
 		Proxy: func(in Instance) Command {
-			return Command{Path: e.weft, Dir: e.stateDir, Env: []string{"WEFT_JOIN_TOKEN=" + e.joinToken}, Args: []string{"proxy",
+			// A Gateway's proxies run as the service account named after
+			// it, with Gateway API's gateway-name label (docs/architecture.md).
+			return Command{Path: e.weft, Dir: e.stateDir, Env: []string{"WEFT_JOIN_TOKEN=" + e.tokenFor(o.Namespace, o.Name)}, Args: []string{"proxy",
 				"--xds-addr", e.xdsAddr,
 				"--role", "gateway",
 				"--node-id", in.NodeID,
 				"--workload", o.Name,
 				"--namespace", o.Namespace,
+				"--service-account", o.Name,
+				"--labels", GatewayNameLabel + "=" + o.Name,
 				"--admin-addr", "127.0.0.1:" + strconv.Itoa(in.Ports.Admin),
 			}}
 		},

@@ -130,7 +130,7 @@ func TestLoadAndUnits(t *testing.T) {
 	}
 	gu := env.gatewayUnit(gw)
 	gc := gu.Proxy(Instance{NodeID: "edge-0.shop", Ports: Ports{Admin: 7}})
-	if gu.App != nil || strings.Join(gc.Args, " ") != "proxy --xds-addr 127.0.0.1:15010 --role gateway --node-id edge-0.shop --workload edge --namespace shop --admin-addr 127.0.0.1:7" {
+	if gu.App != nil || strings.Join(gc.Args, " ") != "proxy --xds-addr 127.0.0.1:15010 --role gateway --node-id edge-0.shop --workload edge --namespace shop --service-account edge --labels gateway.networking.k8s.io/gateway-name=edge --admin-addr 127.0.0.1:7" {
 		t.Errorf("gateway unit %+v args %v", gu, gc.Args)
 	}
 }

@@ -181,7 +181,9 @@ func Run(ctx context.Context, opts Options) error {
 		StateDir: stateDir, APIAddr: opts.APIAddr, XDSAddr: opts.XDSAddr, Version: opts.Version, Logger: opts.Logger,
 	}
 	err = control.Run(ctx, cfg,
-		control.MeshComponent(control.MeshOptions{Started: func(m *control.Mesh) { rt.mesh = m }}),
+		// weft up runs every hop over mTLS unless a PeerAuthentication
+		// says otherwise.
+		control.MeshComponent(control.MeshOptions{MTLSMode: v1alpha1.MTLSStrict, Started: func(m *control.Mesh) { rt.mesh = m }}),
 		rt.component)
 	if err != nil && strings.Contains(err.Error(), "in use by another process") {
 		return fmt.Errorf("%w: is `weft control` running on it? Stop it or use another --state-dir", err)
@@ -249,6 +251,7 @@ func (rt *Runtime) component(p *control.Plane) (func(context.Context) error, err
 	rt.plane = p
 	rt.env.xdsAddr = rt.mesh.XDSAddr.String()
 	rt.env.joinToken = rt.mesh.JoinToken
+	rt.env.tokens = func(ns, sa string) (string, error) { return rt.mesh.Tokens.Issue(ns, sa, 0) }
 	so := rt.opts.Supervisor
 	so.LogDir = filepath.Join(rt.env.stateDir, "logs")
 	so.OnReadiness = rt.setReadiness

@@ -30,6 +30,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/weft-mesh/weft/control/resource"
@@ -57,6 +58,8 @@ type Server struct {
 	store   store.Store
 	opts    Options
 	applyMu sync.Mutex // validate-then-write is atomic per control plane
+	// writeToken, when set, is required for writes (auth.go).
+	writeToken atomic.Pointer[string]
 }
 
 // New returns a Server over st.
@@ -97,6 +100,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			writeError(w, http.StatusInternalServerError, "internal error", nil)
 		}
 	}()
+	if !s.checkWrite(w, r) {
+		return
+	}
 	s.mux.ServeHTTP(w, r)
 }
 

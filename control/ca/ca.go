@@ -26,6 +26,7 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha256"
+	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/hex"
@@ -427,3 +428,27 @@ func newIntermediate(now time.Time, o Options, root *x509.Certificate, rootKey c
 // trustDomainURL is the SPIFFE ID of a trust domain, carried by CA
 // certificates.
 func trustDomainURL(td string) *url.URL { return &url.URL{Scheme: "spiffe", Host: td} }
+
+// NewLeaf generates an ECDSA P-256 key and signs a leaf for id with it, for
+// tools and tests that need a workload certificate without a proxy
+// (benchmarks, fixtures). Proxies never use it: their keys stay with them
+// (they send a CSR).
+func (ca *CA) NewLeaf(id spiffeid.ID, ttl time.Duration) (*tls.Certificate, error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, err
+	}
+	csr, err := NewCSR(key, id)
+	if err != nil {
+		return nil, err
+	}
+	chain, _, err := ca.Sign(csr, id, ttl)
+	if err != nil {
+		return nil, err
+	}
+	leaf, err := x509.ParseCertificate(chain[0])
+	if err != nil {
+		return nil, err
+	}
+	return &tls.Certificate{Certificate: chain, PrivateKey: key, Leaf: leaf}, nil
+}

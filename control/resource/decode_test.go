@@ -116,7 +116,7 @@ func TestDecode(t *testing.T) {
 		{
 			name:    "unknown kind",
 			in:      "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\n",
-			wantErr: []string{`document 1: kind: unknown kind "Pod" (known: Service, Workload, BackendPolicy, FaultInjection, Gateway, HTTPRoute, GRPCRoute, TCPRoute)`},
+			wantErr: []string{`document 1: kind: unknown kind "Pod" (known: Service, Workload, BackendPolicy, FaultInjection, PeerAuthentication, AuthorizationPolicy, RequestAuthentication, Gateway, HTTPRoute, GRPCRoute, TCPRoute)`},
 		},
 		{
 			name:    "wrong apiVersion",
@@ -240,6 +240,8 @@ func TestLookupKind(t *testing.T) {
 		"svc": KindService, "Services": KindService, "wl": KindWorkload, "bp": KindBackendPolicy,
 		"httproute": KindHTTPRoute, "HTTPRoute": KindHTTPRoute, "httproutes.gateway.networking.k8s.io": KindHTTPRoute,
 		"gtw": KindGateway, "grpcroutes": KindGRPCRoute, "tcproute": KindTCPRoute,
+		"pa": KindPeerAuthentication, "authz": KindAuthorizationPolicy, "ap": KindAuthorizationPolicy, "ra": KindRequestAuthentication,
+		"peerauthentications.weft.dev": KindPeerAuthentication, "AuthorizationPolicies": KindAuthorizationPolicy, "requestauthentication": KindRequestAuthentication,
 	} {
 		ki, ok := LookupKind(in)
 		if !ok || ki.Kind != want {

@@ -4,6 +4,8 @@ import (
 	"context"
 	"os"
 	"testing"
+
+	"github.com/weft-mesh/weft/apis/weft/v1alpha1"
 )
 
 func FuzzDecode(f *testing.F) {
@@ -19,6 +21,11 @@ func FuzzDecode(f *testing.F) {
 		routeHead + "  rules:\n  - filters: [{type: ExtensionRef, extensionRef: {group: weft.dev, kind: FaultInjection, name: f}}, {type: RequestMirror, requestMirror: {backendRef: {name: a, port: 80}, fraction: {numerator: 1}}}]\n",
 		"apiVersion: v1\nkind: List\nitems: [{apiVersion: weft.dev/v1alpha1, kind: Workload, metadata: {name: w}, spec: {env: {A: b}}}]\n",
 		`{"apiVersion":"weft.dev/v1alpha1","kind":"Service","metadata":{"name":"a"},"spec":{"ports":[{"port":80}]}}{"kind":1}`,
+		paHead + "  selector: {matchLabels: {app: a}}\n  mtls: {mode: STRICT}\n",
+		authHead + "  action: DENY\n  rules:\n  - from: [{source: {principals: [\"td/ns/a/sa/*\"], notNamespaces: [\"*-x\"]}}]\n" +
+			"    to: [{operation: {paths: [\"/u/{*}/{**}\", \"*.png\"], ports: [\"80\"], hosts: [\"*.a\"]}}]\n" +
+			"    when: [{key: \"request.auth.claims[a][b]\", values: [x]}, {key: \"request.headers[x]\", notValues: [\"*\"]}]\n",
+		raHead + "  jwtRules:\n  - {issuer: a, jwks: '{\"keys\": [{\"kty\": \"EC\"}]}', fromHeaders: [{name: x, prefix: \"B \"}]}\n  - {issuer: b, jwksUri: \"http://[::1]/k\"}\n",
 		"---\n---\n", "kind: [\n", "a: &a [*a]\n", "? [a]\n: b\n", "\xff\xfe",
 	} {
 		f.Add([]byte(s))
@@ -79,4 +86,24 @@ func BenchmarkValidateShop(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+func FuzzParseConditionKey(f *testing.F) {
+	for _, s := range []string{"request.headers[x-a]", "request.auth.claims[a][b]", "request.auth.claims[]", "request.auth.claims[a]b",
+		"source.namespace", "request.headers[a][b]", "request.headers[", "x"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, key string) {
+		attr, names, err := v1alpha1.ParseConditionKey(key)
+		if err != nil {
+			return
+		}
+		back := string(attr)
+		for _, n := range names {
+			back += "[" + n + "]"
+		}
+		if back != key {
+			t.Fatalf("ParseConditionKey(%q) = %q %q: does not rebuild the key (%q)", key, attr, names, back)
+		}
+	})
 }

@@ -23,6 +23,10 @@ const (
 	KindHTTPRoute      Kind = "HTTPRoute"
 	KindGRPCRoute      Kind = "GRPCRoute"
 	KindTCPRoute       Kind = "TCPRoute"
+
+	KindPeerAuthentication    Kind = "PeerAuthentication"
+	KindAuthorizationPolicy   Kind = "AuthorizationPolicy"
+	KindRequestAuthentication Kind = "RequestAuthentication"
 )
 
 // API groups and versions.
@@ -94,6 +98,35 @@ var kinds = []KindInfo{
 			return &s.ObjectMeta, &s.Spec
 		},
 		defaults: func(o any) { o.(*v1alpha1.FaultInjection).SetDefaults() },
+	},
+	{
+		Kind: KindPeerAuthentication, Group: v1alpha1.GroupName, APIVersions: []string{WeftAPIVersion},
+		Plural: "peerauthentications", Aliases: []string{"peerauthentication", "pa"},
+		newObject: func() any { return new(v1alpha1.PeerAuthentication) },
+		parts: func(o any) (*metav1.ObjectMeta, any) {
+			s := o.(*v1alpha1.PeerAuthentication)
+			return &s.ObjectMeta, &s.Spec
+		},
+		defaults: func(o any) { o.(*v1alpha1.PeerAuthentication).SetDefaults() },
+	},
+	{
+		Kind: KindAuthorizationPolicy, Group: v1alpha1.GroupName, APIVersions: []string{WeftAPIVersion},
+		Plural: "authorizationpolicies", Aliases: []string{"authorizationpolicy", "authz", "ap"},
+		newObject: func() any { return new(v1alpha1.AuthorizationPolicy) },
+		parts: func(o any) (*metav1.ObjectMeta, any) {
+			s := o.(*v1alpha1.AuthorizationPolicy)
+			return &s.ObjectMeta, &s.Spec
+		},
+		defaults: func(o any) { o.(*v1alpha1.AuthorizationPolicy).SetDefaults() },
+	},
+	{
+		Kind: KindRequestAuthentication, Group: v1alpha1.GroupName, APIVersions: []string{WeftAPIVersion},
+		Plural: "requestauthentications", Aliases: []string{"requestauthentication", "ra"},
+		newObject: func() any { return new(v1alpha1.RequestAuthentication) },
+		parts: func(o any) (*metav1.ObjectMeta, any) {
+			s := o.(*v1alpha1.RequestAuthentication)
+			return &s.ObjectMeta, &s.Spec
+		},
 	},
 	{
 		Kind: KindGateway, Group: GatewayGroup, APIVersions: []string{GatewayAPIVersion, GatewayGroup + "/v1beta1"},

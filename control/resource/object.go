@@ -24,14 +24,17 @@ func (k Key) String() string { return string(k.Kind) + " " + k.Namespace + "/" +
 // Object is one stored resource of any kind, with its metadata lifted out
 // and its spec typed. Spec holds a pointer to the kind's spec type:
 //
-//	Service       *v1alpha1.ServiceSpec
-//	Workload      *v1alpha1.WorkloadSpec
-//	BackendPolicy *v1alpha1.BackendPolicySpec
-//	FaultInjection *v1alpha1.FaultInjectionSpec
-//	Gateway       *gwv1.GatewaySpec
-//	HTTPRoute     *gwv1.HTTPRouteSpec
-//	GRPCRoute     *gwv1.GRPCRouteSpec
-//	TCPRoute      *gwv1.TCPRouteSpec (for v1alpha2 and v1 alike)
+//	Service               *v1alpha1.ServiceSpec
+//	Workload              *v1alpha1.WorkloadSpec
+//	BackendPolicy         *v1alpha1.BackendPolicySpec
+//	FaultInjection        *v1alpha1.FaultInjectionSpec
+//	PeerAuthentication    *v1alpha1.PeerAuthenticationSpec
+//	AuthorizationPolicy   *v1alpha1.AuthorizationPolicySpec
+//	RequestAuthentication *v1alpha1.RequestAuthenticationSpec
+//	Gateway               *gwv1.GatewaySpec
+//	HTTPRoute             *gwv1.HTTPRouteSpec
+//	GRPCRoute             *gwv1.GRPCRouteSpec
+//	TCPRoute              *gwv1.TCPRouteSpec (for v1alpha2 and v1 alike)
 //
 // Objects handed out by the store and by Decode are shared read-only
 // values: do not mutate them (including Spec, Labels and Annotations); use
@@ -83,6 +86,24 @@ func (o *Object) BackendPolicy() *v1alpha1.BackendPolicySpec {
 // FaultInjection returns the spec of a FaultInjection, or nil.
 func (o *Object) FaultInjection() *v1alpha1.FaultInjectionSpec {
 	s, _ := o.Spec.(*v1alpha1.FaultInjectionSpec)
+	return s
+}
+
+// PeerAuthentication returns the spec of a PeerAuthentication, or nil.
+func (o *Object) PeerAuthentication() *v1alpha1.PeerAuthenticationSpec {
+	s, _ := o.Spec.(*v1alpha1.PeerAuthenticationSpec)
+	return s
+}
+
+// AuthorizationPolicy returns the spec of an AuthorizationPolicy, or nil.
+func (o *Object) AuthorizationPolicy() *v1alpha1.AuthorizationPolicySpec {
+	s, _ := o.Spec.(*v1alpha1.AuthorizationPolicySpec)
+	return s
+}
+
+// RequestAuthentication returns the spec of a RequestAuthentication, or nil.
+func (o *Object) RequestAuthentication() *v1alpha1.RequestAuthenticationSpec {
+	s, _ := o.Spec.(*v1alpha1.RequestAuthenticationSpec)
 	return s
 }
 

@@ -30,7 +30,7 @@ func Validate(ctx context.Context, objs []Object, existing Lister) (warnings []s
 	var errs []error
 	w := &world{byKey: map[Key]*Object{}, batch: map[Key]bool{}}
 	if existing != nil {
-		for _, k := range []Kind{KindService, KindGateway, KindHTTPRoute, KindBackendPolicy, KindFaultInjection} {
+		for _, k := range []Kind{KindService, KindGateway, KindHTTPRoute, KindBackendPolicy, KindFaultInjection, KindPeerAuthentication} {
 			list, lerr := existing.List(ctx, k, "")
 			if lerr != nil {
 				return nil, fmt.Errorf("validate: list existing %s: %w", k, lerr)
@@ -122,6 +122,12 @@ func (v *validator) object() {
 		v.backendPolicy(o.BackendPolicy())
 	case KindFaultInjection:
 		v.faultInjection(o.FaultInjection())
+	case KindPeerAuthentication:
+		v.peerAuthentication(o.PeerAuthentication())
+	case KindAuthorizationPolicy:
+		v.authorizationPolicy(o.AuthorizationPolicy())
+	case KindRequestAuthentication:
+		v.requestAuthentication(o.RequestAuthentication())
 	case KindGateway:
 		v.gateway(o.Gateway())
 	case KindHTTPRoute:

@@ -21,7 +21,19 @@ var (
 
 const maxWeight = 1000000
 
+// ExposureAnnotation on a Gateway says which network its listeners face:
+// ExposureInternet (the default when absent) or ExposureIntranet. It
+// decides which Service visibilities the Gateway may reach.
+const (
+	ExposureAnnotation = "weft.dev/exposure"
+	ExposureInternet   = "internet"
+	ExposureIntranet   = "intranet"
+)
+
 func (v *validator) gateway(s *gwv1.GatewaySpec) {
+	if e, ok := v.obj.Annotations[ExposureAnnotation]; ok {
+		v.oneOf(mapPath("metadata.annotations", ExposureAnnotation), e, ExposureInternet, ExposureIntranet)
+	}
 	if s.GatewayClassName == "" {
 		v.errf("spec.gatewayClassName", "required (weft serves any class; use \"weft\")")
 	}

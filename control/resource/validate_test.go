@@ -40,14 +40,19 @@ const (
 	faultHead  = "apiVersion: weft.dev/v1alpha1\nkind: FaultInjection\nmetadata: {name: f}\nspec:\n"
 )
 
+// validateCase is one Validate table case: in is validated against
+// existing; every wantErr (wantWarn) must appear in the error (warnings),
+// and the number of errors must match.
+type validateCase struct {
+	name     string
+	existing string
+	in       string
+	wantErr  []string
+	wantWarn []string
+}
+
 func TestValidate(t *testing.T) {
-	tests := []struct {
-		name     string
-		existing string
-		in       string
-		wantErr  []string
-		wantWarn []string
-	}{
+	tests := []validateCase{
 		{name: "service ok", in: svcA},
 		{
 			name: "service field errors",
@@ -392,6 +397,11 @@ func TestValidate(t *testing.T) {
 		},
 		{name: "bad resourceVersion", in: "apiVersion: weft.dev/v1alpha1\nkind: Service\nmetadata: {name: a, resourceVersion: abc}\nspec: {ports: [{port: 80}]}\n", wantErr: []string{`metadata.resourceVersion: must be a decimal number, got "abc"`}},
 	}
+	runValidateCases(t, tests)
+}
+
+func runValidateCases(t *testing.T, tests []validateCase) {
+	t.Helper()
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			objs := mustDecode(t, "f.yaml", tc.in)

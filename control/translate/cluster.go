@@ -99,8 +99,10 @@ func (t *translator) outboundCluster(svc *resource.Object, port v1alpha1.Service
 	if port.Protocol == v1alpha1.ProtocolHTTP2 || port.Protocol == v1alpha1.ProtocolGRPC {
 		c.TypedExtensionProtocolOptions = http2Options()
 	}
+	ins := t.endpoints(svc)
+	c.TransportSocket = t.upstreamTransportSocket(ins)
 	t.clusters[name] = c
-	t.claNames[name] = t.loadAssignment(name, t.endpoints(svc))
+	t.claNames[name] = t.loadAssignment(name, ins)
 	return name
 }
 

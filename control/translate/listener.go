@@ -58,9 +58,11 @@ func (t *translator) sidecar() {
 					}},
 				}},
 			})
-			t.listener(name, p.InstanceAddr.Addr().String(), port, corev3.TrafficDirection_INBOUND, hcm(name, rc, false))
+			t.inboundListener(name, p.InstanceAddr.Addr().String(), port,
+				[]*listenerv3.Filter{hcmWith(name, rc, false, t.inboundHTTPFilters(uint32(port)))})
 		} else {
-			t.listener(name, p.InstanceAddr.Addr().String(), port, corev3.TrafficDirection_INBOUND, tcpProxy(name, []tcpTarget{{cluster: cluster}}))
+			filters := append(t.inboundNetworkFilters(uint32(port)), tcpProxy(name, []tcpTarget{{cluster: cluster}}))
+			t.inboundListener(name, p.InstanceAddr.Addr().String(), port, filters)
 		}
 	}
 	if w := t.in.Resources.workloads[nsName{p.Namespace, p.Workload}]; w != nil {
@@ -80,7 +82,7 @@ func (t *translator) upstream(up v1alpha1.Upstream) {
 		ns = t.in.Proxy.Namespace
 	}
 	svc := t.in.Resources.services[nsName{ns, up.Service}]
-	if svc == nil || !visible(svc, t.in.Proxy.Namespace) || len(svc.Service().Ports) == 0 {
+	if svc == nil || !t.in.Resources.VisibleTo(svc, t.in.Proxy) || len(svc.Service().Ports) == 0 {
 		return
 	}
 	port := svc.Service().Ports[0]
@@ -145,7 +147,7 @@ func (t *translator) tcpRuleTargets(ns string, rule gwv1.TCPRouteRule) []tcpTarg
 func (t *translator) httpProxy() {
 	rc := &routev3.RouteConfiguration{Name: HTTPProxyName}
 	for _, svc := range t.in.Resources.serviceLst {
-		if !visible(svc, t.in.Proxy.Namespace) {
+		if !t.in.Resources.VisibleTo(svc, t.in.Proxy) {
 			continue
 		}
 		first := true
@@ -217,7 +219,7 @@ func (t *translator) gateway() {
 		case gwv1.HTTPProtocolType:
 			rc := t.gatewayRoutes(name, par, ls)
 			t.routes = append(t.routes, rc)
-			t.listener(name, bind, uint16(port), corev3.TrafficDirection_INBOUND, hcm(name, name, usesFault(rc)))
+			t.listener(name, bind, uint16(port), corev3.TrafficDirection_INBOUND, hcmWith(name, name, usesFault(rc), t.inboundHTTPFilters(uint32(port))))
 		case gwv1.TCPProtocolType:
 			var targets []tcpTarget
 			for _, o := range t.in.Resources.tcpRoutes {
@@ -350,7 +352,12 @@ func (t *translator) listener(name, ip string, port uint16, dir corev3.TrafficDi
 // fault, the fault filter (empty: routes configure it) precedes the router,
 // as Envoy requires for typed_per_filter_config to take effect.
 func hcm(statPrefix, routeConfig string, fault bool) *listenerv3.Filter {
-	var filters []*hcmv3.HttpFilter
+	return hcmWith(statPrefix, routeConfig, fault, nil)
+}
+
+// hcmWith is hcm with the auth filters (JWT, RBAC) first.
+func hcmWith(statPrefix, routeConfig string, fault bool, auth []*hcmv3.HttpFilter) *listenerv3.Filter {
+	filters := slices.Clone(auth)
 	if fault {
 		filters = append(filters, &hcmv3.HttpFilter{
 			Name:       FaultFilterName,

@@ -91,7 +91,7 @@ func (t *translator) resolveBackends(routeNS string, refs []gwv1.BackendRef) []b
 			ns = string(*ref.Namespace)
 		}
 		svc := t.in.Resources.services[nsName{ns, string(ref.Name)}]
-		if svc == nil || !visible(svc, t.in.Proxy.Namespace) || len(svc.Service().Ports) == 0 {
+		if svc == nil || !t.in.Resources.VisibleTo(svc, t.in.Proxy) || len(svc.Service().Ports) == 0 {
 			continue
 		}
 		port := svc.Service().Ports[0]

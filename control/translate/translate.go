@@ -51,6 +51,10 @@ type MeshConfig struct {
 	// MTLSMode applies where no PeerAuthentication says otherwise; ""
 	// means PERMISSIVE (STRICT under weft up).
 	MTLSMode v1alpha1.MTLSMode
+	// TrustBundle is the PEM of the CA roots proxies trust, sent as the
+	// SDS secret ROOTCA. Empty: the mesh has no CA and every hop is
+	// plaintext.
+	TrustBundle []byte
 }
 
 // trustDomain returns the mesh trust domain with its default.
@@ -107,6 +111,9 @@ func (t *translator) output() (Output, error) {
 	var out Output
 	out.Listeners = t.listeners
 	out.Routes = t.routes
+	if t.mtlsEnabled() {
+		out.Secrets = append(out.Secrets, t.rootCASecret())
+	}
 	for _, c := range t.clusters {
 		out.Clusters = append(out.Clusters, c)
 	}
@@ -149,6 +156,11 @@ func (t *translator) output() (Output, error) {
 			return Output{}, err
 		}
 	}
+	for _, s := range out.Secrets {
+		if err := check("secret", s.GetName(), s); err != nil {
+			return Output{}, err
+		}
+	}
 	return out, nil
 }
 
@@ -172,6 +184,11 @@ type Resources struct {
 	httpRoutes []*resource.Object // sorted by creation, namespace, name
 	grpcRoutes []*resource.Object
 	tcpRoutes  []*resource.Object
+	gatewayLst []*resource.Object // sorted by namespace, name
+	// The auth kinds, each sorted by creation, namespace, name.
+	peerAuths    []*resource.Object
+	authzs       []*resource.Object
+	requestAuths []*resource.Object
 }
 
 // Index builds the Resources of objs. The objects are shared, not copied:
@@ -201,6 +218,19 @@ func Index(objs []resource.Object) *Resources {
 		case resource.KindGateway:
 			if o.Gateway() != nil {
 				r.gateways[k] = o
+				r.gatewayLst = append(r.gatewayLst, o)
+			}
+		case resource.KindPeerAuthentication:
+			if o.PeerAuthentication() != nil {
+				r.peerAuths = append(r.peerAuths, o)
+			}
+		case resource.KindAuthorizationPolicy:
+			if o.AuthorizationPolicy() != nil {
+				r.authzs = append(r.authzs, o)
+			}
+		case resource.KindRequestAuthentication:
+			if o.RequestAuthentication() != nil {
+				r.requestAuths = append(r.requestAuths, o)
 			}
 		case resource.KindBackendPolicy:
 			if o.BackendPolicy() != nil {
@@ -227,9 +257,14 @@ func Index(objs []resource.Object) *Resources {
 	byAge := func(a, b *resource.Object) int {
 		return cmp.Or(a.CreationTimestamp.Compare(b.CreationTimestamp), cmp.Compare(a.Namespace, b.Namespace), cmp.Compare(a.Name, b.Name))
 	}
-	slices.SortFunc(r.serviceLst, func(a, b *resource.Object) int {
+	byName := func(a, b *resource.Object) int {
 		return cmp.Or(cmp.Compare(a.Namespace, b.Namespace), cmp.Compare(a.Name, b.Name))
-	})
+	}
+	slices.SortFunc(r.serviceLst, byName)
+	slices.SortFunc(r.gatewayLst, byName)
+	slices.SortFunc(r.peerAuths, byAge)
+	slices.SortFunc(r.authzs, byAge)
+	slices.SortFunc(r.requestAuths, byAge)
 	slices.SortFunc(r.httpRoutes, byAge)
 	slices.SortFunc(r.grpcRoutes, byAge)
 	slices.SortFunc(r.tcpRoutes, byAge)
@@ -244,11 +279,6 @@ func Index(objs []resource.Object) *Resources {
 		}
 	}
 	return r
-}
-
-// visible reports whether a proxy in namespace ns may reach svc.
-func visible(svc *resource.Object, ns string) bool {
-	return svc.Service().Visibility != v1alpha1.VisibilityNamespace || svc.Namespace == ns
 }
 
 // registryServices returns the registry's services, read once per call.

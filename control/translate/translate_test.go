@@ -18,6 +18,7 @@ import (
 	"google.golang.org/protobuf/types/known/structpb"
 	"sigs.k8s.io/yaml"
 
+	"github.com/weft-mesh/weft/apis/weft/v1alpha1"
 	"github.com/weft-mesh/weft/control/registry"
 	"github.com/weft-mesh/weft/control/resource"
 	"github.com/weft-mesh/weft/control/xds"
@@ -41,7 +42,16 @@ type goldenCase struct {
 		Locality string            `json:"locality"`
 		Unready  bool              `json:"unready"`
 		Weight   uint32            `json:"weight"`
+		// Session, when set, registers the instance as a sidecar's
+		// (session id), with Identity as its service account.
+		Session  string `json:"session"`
+		Identity string `json:"identity"`
 	} `json:"registry"`
+	// Mesh holds the mesh settings; a trustBundle turns mTLS on.
+	Mesh struct {
+		MTLSMode    string `json:"mtlsMode"`
+		TrustBundle string `json:"trustBundle"`
+	} `json:"mesh"`
 	// Resources is a multi-document YAML file, or the name of one in
 	// testdata (resources: "@shop.yaml").
 	Resources string `json:"resources"`
@@ -74,10 +84,17 @@ func loadCase(t testing.TB, path string) Input {
 		if err != nil {
 			t.Fatal(err)
 		}
-		ins = append(ins, registry.Instance{
+		in := registry.Instance{
 			Service: registry.ServiceKey{Namespace: ns, Name: name}, Addr: netip.MustParseAddrPort(r.Addr),
-			Labels: r.Labels, Locality: loc, Unready: r.Unready, Weight: r.Weight,
-		})
+			Labels: r.Labels, Locality: loc, Unready: r.Unready, Weight: r.Weight, Identity: r.Identity,
+		}
+		if r.Session != "" {
+			if err := reg.OpenSession(r.Session, []registry.Instance{in}); err != nil {
+				t.Fatal(err)
+			}
+			continue
+		}
+		ins = append(ins, in)
 	}
 	if err := reg.SetStatic("fixture", ins); err != nil {
 		t.Fatal(err)
@@ -96,7 +113,8 @@ func loadCase(t testing.TB, path string) Input {
 	if _, err := resource.Validate(context.Background(), objs, nil); err != nil {
 		t.Fatalf("resources do not validate: %v", err)
 	}
-	return Input{Proxy: proxy, Resources: Index(objs), Registry: reg}
+	mesh := MeshConfig{MTLSMode: v1alpha1.MTLSMode(c.Mesh.MTLSMode), TrustBundle: []byte(c.Mesh.TrustBundle)}
+	return Input{Proxy: proxy, Resources: Index(objs), Registry: reg, Mesh: mesh}
 }
 
 // render writes out as stable JSON: protojson per resource, re-indented

@@ -9,6 +9,8 @@ import (
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	"google.golang.org/grpc/metadata"
+
+	"github.com/weft-mesh/weft/control/jointoken"
 )
 
 // Identity is who a token belongs to. Empty fields are not checked against
@@ -79,4 +81,32 @@ func checkClaims(id Identity, p ProxyInfo) error {
 		return fmt.Errorf("token for service account %q cannot claim service account %q", id.ServiceAccount, p.ServiceAccount)
 	}
 	return nil
+}
+
+// Tokens accepts the join tokens of Join, each bound to the namespace and
+// service account it was issued for, and the Static tokens (the operator's
+// token, bound to nothing). It is safe for concurrent use.
+type Tokens struct {
+	Join   *jointoken.Issuer
+	Static StaticTokens
+}
+
+// Authenticate checks token as a join token when it has that shape, else
+// against the static tokens.
+func (t Tokens) Authenticate(ctx context.Context, token string, node *corev3.Node) (Identity, error) {
+	if t.Join != nil && jointoken.IsToken(token) {
+		c, err := t.Join.Verify(token)
+		if err != nil {
+			return Identity{}, err
+		}
+		return Identity{
+			Subject:        "join-token " + c.Namespace + "/" + c.ServiceAccount,
+			Namespace:      c.Namespace,
+			ServiceAccount: c.ServiceAccount,
+		}, nil
+	}
+	if len(t.Static) == 0 {
+		return Identity{}, errors.New("unknown token")
+	}
+	return t.Static.Authenticate(ctx, token, node)
 }

@@ -12,6 +12,8 @@ type metrics struct {
 	nacks           *prometheus.CounterVec
 	translateErrors prometheus.Counter
 	recomputes      prometheus.Counter
+	certsIssued     prometheus.Counter
+	certsRefused    prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer, proxies, instances func() float64) (*metrics, error) {
@@ -41,9 +43,17 @@ func newMetrics(reg prometheus.Registerer, proxies, instances func() float64) (*
 			Name: "weft_xds_recomputes_total",
 			Help: "Per-proxy configuration computations.",
 		}),
+		certsIssued: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "weft_ca_certificates_issued_total",
+			Help: "Workload certificates signed for proxies.",
+		}),
+		certsRefused: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "weft_ca_certificate_requests_refused_total",
+			Help: "Certificate requests refused (identity not allowed or invalid CSR).",
+		}),
 	}
 	collectors := []prometheus.Collector{
-		m.pushes, m.pushBytes, m.pushLatency, m.nacks, m.translateErrors, m.recomputes,
+		m.pushes, m.pushBytes, m.pushLatency, m.nacks, m.translateErrors, m.recomputes, m.certsIssued, m.certsRefused,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "weft_xds_connected_proxies",
 			Help: "Proxies with at least one open xDS stream.",

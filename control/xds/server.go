@@ -7,6 +7,7 @@
 package xds
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -53,16 +54,24 @@ type Options struct {
 	Logger *slog.Logger
 	// GRPCOptions are added to the gRPC server's options.
 	GRPCOptions []grpc.ServerOption
+	// CA signs the proxies' certificate requests (certs.go); nil: the
+	// certificate service is not offered.
+	CA Signer
+	// TrustDomain of the identities the CA certifies; default
+	// "cluster.local".
+	TrustDomain string
 }
 
 // Server is the ADS server. Its methods are safe for concurrent use.
 type Server struct {
-	translate Translator
-	reg       *registry.Registry
-	auth      Authenticator
-	clock     registry.Clock
-	log       *slog.Logger
-	metrics   *metrics
+	translate   Translator
+	reg         *registry.Registry
+	auth        Authenticator
+	ca          Signer
+	trustDomain string
+	clock       registry.Clock
+	log         *slog.Logger
+	metrics     *metrics
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -145,13 +154,15 @@ func New(opts Options) (*Server, error) {
 		opts.Metrics = prometheus.NewRegistry()
 	}
 	s := &Server{
-		translate: opts.Translator,
-		reg:       opts.Registry,
-		auth:      opts.Auth,
-		clock:     opts.Clock,
-		log:       opts.Logger.With("component", "xds"),
-		streams:   make(map[streamKey]*stream),
-		proxies:   make(map[string]*proxy),
+		translate:   opts.Translator,
+		reg:         opts.Registry,
+		auth:        opts.Auth,
+		ca:          opts.CA,
+		trustDomain: cmp.Or(opts.TrustDomain, "cluster.local"),
+		clock:       opts.Clock,
+		log:         opts.Logger.With("component", "xds"),
+		streams:     make(map[streamKey]*stream),
+		proxies:     make(map[string]*proxy),
 	}
 	m, err := newMetrics(opts.Metrics, func() float64 {
 		s.mu.Lock()
@@ -172,6 +183,9 @@ func New(opts Options) (*Server, error) {
 	}, opts.GRPCOptions...)
 	s.grpc = grpc.NewServer(gopts...)
 	discoveryv3.RegisterAggregatedDiscoveryServiceServer(s.grpc, serverv3.NewServer(s.ctx, s.cache, callbacks{s}))
+	if s.ca != nil {
+		s.registerCertService(s.grpc)
+	}
 	s.stopWatch = s.reg.WatchAll(registry.ListenerFunc(func(ev registry.Event) {
 		c := change{all: ev.Resync}
 		if !ev.Resync {

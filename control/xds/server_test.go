@@ -88,7 +88,7 @@ func TestDeltaSendsOnlyTheChangedClusterLoadAssignment(t *testing.T) {
 		t.Fatalf("after changing b: got %s %v; want only the ClusterLoadAssignment of b", shortType(r.GetTypeUrl()), claOf(t, r))
 	}
 	c.ack(r)
-	c.barrier(resource.SecretType)
+	c.barrier(resource.RuntimeType)
 
 	ps := h.srv.Proxies()
 	if len(ps) != 1 || ps[0].Protocol != "delta" {

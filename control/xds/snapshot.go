@@ -11,6 +11,7 @@ import (
 	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
 	"github.com/envoyproxy/go-control-plane/pkg/cache/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
@@ -25,6 +26,9 @@ type Resources struct {
 	Routes    []*routev3.RouteConfiguration
 	Clusters  []*clusterv3.Cluster
 	Endpoints []*endpointv3.ClusterLoadAssignment
+	// Secrets are SDS secrets: the trust bundle ("ROOTCA"). A proxy's own
+	// certificate never travels here (certs.go).
+	Secrets []*tlsv3.Secret
 	// Services lists the registry services the configuration was computed
 	// from: a change to one of them recomputes this proxy, a change to any
 	// other does not. A key named AnyService stands for every service of
@@ -42,7 +46,7 @@ const AnyService = "*"
 type Translator func(ProxyInfo) (Resources, error)
 
 // typeURLs are the resource types the server serves, in ADS order.
-var typeURLs = []string{resource.ClusterType, resource.EndpointType, resource.ListenerType, resource.RouteType}
+var typeURLs = []string{resource.SecretType, resource.ClusterType, resource.EndpointType, resource.ListenerType, resource.RouteType}
 
 // snapshot is an immutable cache.ResourceSnapshot whose per-resource
 // versions are content hashes computed once when it is built, and whose
@@ -100,6 +104,7 @@ func newSnapshot(res Resources) (*snapshot, error) {
 		typeURL string
 		msgs    []types.Resource
 	}{
+		{resource.SecretType, asResources(res.Secrets)},
 		{resource.ClusterType, asResources(res.Clusters)},
 		{resource.EndpointType, asResources(res.Endpoints)},
 		{resource.ListenerType, asResources(res.Listeners)},

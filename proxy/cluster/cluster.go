@@ -85,7 +85,7 @@ type Spec struct {
 }
 
 // Decode validates c and returns its Spec. Errors name the field path.
-func Decode(c *clusterv3.Cluster, clock func() time.Time) (*Spec, error) {
+func Decode(c *clusterv3.Cluster, clock func() time.Time, secrets tlsctx.Secrets) (*Spec, error) {
 	if c.GetName() == "" {
 		return nil, fmt.Errorf("name: required")
 	}
@@ -170,7 +170,7 @@ func Decode(c *clusterv3.Cluster, clock func() time.Time) (*Spec, error) {
 		if down != nil {
 			return nil, fmt.Errorf("transport_socket.typed_config: a cluster needs an UpstreamTlsContext")
 		}
-		if s.TLS, err = tlsctx.NewClient(up); err != nil {
+		if s.TLS, err = tlsctx.NewClient(up, secrets); err != nil {
 			return nil, fmt.Errorf("transport_socket.typed_config.%w", err)
 		}
 		if len(s.TLS.Config.NextProtos) == 0 {

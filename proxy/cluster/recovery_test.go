@@ -108,7 +108,7 @@ func serve(t *testing.T, c *Cluster, bad string, n int) {
 
 func build(t *testing.T, cc *clusterv3.Cluster, pool *Pool, st *Stats) *Cluster {
 	t.Helper()
-	spec, err := Decode(cc, nil)
+	spec, err := Decode(cc, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -281,7 +281,7 @@ func TestDecodeHealthErrors(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			cc := staticCluster(t, bs, 10, true)
 			tc.mod(cc)
-			_, err := Decode(cc, nil)
+			_, err := Decode(cc, nil, nil)
 			if err == nil || err.Error() != tc.want {
 				t.Fatalf("err = %v, want %q", err, tc.want)
 			}
@@ -303,7 +303,7 @@ func BenchmarkFinish(b *testing.B) {
 		}}},
 		OutlierDetection: &clusterv3.OutlierDetection{},
 	}
-	spec, err := Decode(cc, nil)
+	spec, err := Decode(cc, nil, nil)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -2,8 +2,8 @@
 // listeners, UpstreamTlsContext on clusters) into crypto/tls configurations:
 // certificates from files or inline PEM, trusted CAs, client certificate
 // requirements, subject-alt-name matching (SPIFFE URIs included), ALPN and
-// protocol versions. Certificates delivered over SDS come with the auth work;
-// here they are static.
+// protocol versions. Certificates and trusted CAs come from files, inline
+// PEM, or SDS secrets resolved at each handshake (Secrets).
 package tlsctx
 
 import (
@@ -67,72 +67,92 @@ func DecodeTransportSocket(ts *corev3.TransportSocket) (*tlsv3.DownstreamTlsCont
 	return nil, nil, fmt.Errorf("typed_config: %s unsupported by weft", tc.GetTypeUrl())
 }
 
-// NewServer builds the server side of a listener's TLS.
-func NewServer(d *tlsv3.DownstreamTlsContext) (*Server, error) {
+// Secrets resolves the SDS secrets a TLS context names
+// (tls_certificate_sds_secret_configs, validation_context_sds_secret_config).
+// They are read at every handshake, so a rotated certificate or trust bundle
+// takes effect for the next connection without rebuilding the context.
+// Implementations must be safe for concurrent use.
+type Secrets interface {
+	// Certificate returns the current certificate of the named secret,
+	// or an error saying why there is none (not delivered yet).
+	Certificate(name string) (*tls.Certificate, error)
+	// Roots returns the current trusted CAs of the named secret.
+	Roots(name string) (*x509.CertPool, error)
+}
+
+// NewServer builds the server side of a listener's TLS. secrets resolves
+// SDS references; nil refuses them.
+func NewServer(d *tlsv3.DownstreamTlsContext, secrets Secrets) (*Server, error) {
 	common := d.GetCommonTlsContext()
 	certs, err := certificates(common.GetTlsCertificates(), "common_tls_context.tls_certificates")
 	if err != nil {
 		return nil, err
 	}
-	if len(certs) == 0 {
+	cfg := &tls.Config{Certificates: certs, NextProtos: common.GetAlpnProtocols()}
+	sdsCert, err := sdsCertificate(common, secrets)
+	if err != nil {
+		return nil, err
+	}
+	if sdsCert != "" {
+		cfg.GetCertificate = func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return secrets.Certificate(sdsCert) }
+	} else if len(certs) == 0 {
 		return nil, errors.New("common_tls_context.tls_certificates: a server needs a certificate")
 	}
-	cfg := &tls.Config{Certificates: certs, NextProtos: common.GetAlpnProtocols()}
 	if err := versions(cfg, common.GetTlsParams()); err != nil {
 		return nil, err
 	}
-	vc := common.GetValidationContext()
-	if vc != nil {
-		pool, err := caPool(vc.GetTrustedCa(), "common_tls_context.validation_context.trusted_ca")
-		if err != nil {
-			return nil, err
-		}
-		cfg.ClientCAs = pool
-		cfg.ClientAuth = tls.VerifyClientCertIfGiven
-		match, err := sanMatchers(vc.GetMatchTypedSubjectAltNames())
-		if err != nil {
-			return nil, err
-		}
-		if match != nil {
-			cfg.VerifyConnection = func(cs tls.ConnectionState) error {
-				if len(cs.PeerCertificates) == 0 {
-					return nil // absence is handled by ClientAuth
-				}
-				return match(cs.PeerCertificates[0])
-			}
-		}
+	v, err := newValidation(common, secrets)
+	if err != nil {
+		return nil, err
 	}
-	if d.GetRequireClientCertificate().GetValue() {
-		if vc == nil {
-			return nil, errors.New("require_client_certificate: needs common_tls_context.validation_context.trusted_ca")
+	require := d.GetRequireClientCertificate().GetValue()
+	if v != nil {
+		// The chain is verified here rather than by crypto/tls, because
+		// the trusted CAs may change (SDS) and SAN matchers replace name
+		// checks, as Envoy.
+		cfg.ClientAuth = tls.RequestClientCert
+		if require {
+			cfg.ClientAuth = tls.RequireAnyClientCert
 		}
-		cfg.ClientAuth = tls.RequireAndVerifyClientCert
+		cfg.VerifyConnection = func(cs tls.ConnectionState) error {
+			if len(cs.PeerCertificates) == 0 {
+				return nil // absence is handled by ClientAuth
+			}
+			return v.verify(cs.PeerCertificates, x509.ExtKeyUsageClientAuth, "")
+		}
+	} else if require {
+		return nil, errors.New("require_client_certificate: needs a validation context (common_tls_context.validation_context or an SDS validation secret)")
 	}
 	return &Server{Config: cfg, ALPN: common.GetAlpnProtocols()}, nil
 }
 
-// NewClient builds the client side of a cluster's TLS.
-func NewClient(u *tlsv3.UpstreamTlsContext) (*Client, error) {
+// NewClient builds the client side of a cluster's TLS. secrets resolves
+// SDS references; nil refuses them.
+func NewClient(u *tlsv3.UpstreamTlsContext, secrets Secrets) (*Client, error) {
 	common := u.GetCommonTlsContext()
 	certs, err := certificates(common.GetTlsCertificates(), "common_tls_context.tls_certificates")
 	if err != nil {
 		return nil, err
 	}
 	cfg := &tls.Config{Certificates: certs, NextProtos: common.GetAlpnProtocols(), ServerName: u.GetSni()}
+	sdsCert, err := sdsCertificate(common, secrets)
+	if err != nil {
+		return nil, err
+	}
+	if sdsCert != "" {
+		cfg.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
+			return secrets.Certificate(sdsCert)
+		}
+	}
 	if err := versions(cfg, common.GetTlsParams()); err != nil {
 		return nil, err
 	}
-	vc := common.GetValidationContext()
-	if vc == nil || vc.GetTrustedCa() == nil {
+	v, err := newValidation(common, secrets)
+	if err != nil {
+		return nil, err
+	}
+	if v == nil {
 		return nil, errors.New("common_tls_context.validation_context.trusted_ca: required (weft never skips server verification)")
-	}
-	pool, err := caPool(vc.GetTrustedCa(), "common_tls_context.validation_context.trusted_ca")
-	if err != nil {
-		return nil, err
-	}
-	match, err := sanMatchers(vc.GetMatchTypedSubjectAltNames())
-	if err != nil {
-		return nil, err
 	}
 	// Verification is done here rather than by crypto/tls so that SAN
 	// matchers (SPIFFE URIs) can replace the host name check, as Envoy.
@@ -142,28 +162,141 @@ func NewClient(u *tlsv3.UpstreamTlsContext) (*Client, error) {
 		if len(cs.PeerCertificates) == 0 {
 			return errors.New("tls: server sent no certificate")
 		}
-		opts := x509.VerifyOptions{Roots: pool, Intermediates: x509.NewCertPool()}
-		for _, c := range cs.PeerCertificates[1:] {
-			opts.Intermediates.AddCert(c)
-		}
-		leaf := cs.PeerCertificates[0]
-		if _, err := leaf.Verify(opts); err != nil {
-			return err
-		}
-		if match != nil {
-			return match(leaf)
-		}
-		if sni != "" {
-			return leaf.VerifyHostname(sni)
-		}
-		return nil
+		return v.verify(cs.PeerCertificates, x509.ExtKeyUsageServerAuth, sni)
 	}
+	// Resumed sessions skip the handshake's signatures and key exchange
+	// (VerifyConnection still runs on them, against the current roots).
+	cfg.ClientSessionCache = tls.NewLRUClientSessionCache(64)
 	b, err := proto.MarshalOptions{Deterministic: true}.Marshal(u)
 	if err != nil {
 		return nil, err
 	}
 	sum := sha256.Sum256(b)
 	return &Client{Config: cfg, Key: fmt.Sprintf("%x", sum[:8])}, nil
+}
+
+// sdsCertificate returns the name of the SDS certificate secret, "" for
+// none.
+func sdsCertificate(common *tlsv3.CommonTlsContext, secrets Secrets) (string, error) {
+	refs := common.GetTlsCertificateSdsSecretConfigs()
+	switch {
+	case len(refs) == 0:
+		return "", nil
+	case len(refs) > 1:
+		return "", errors.New("common_tls_context.tls_certificate_sds_secret_configs: at most one secret is supported")
+	case len(common.GetTlsCertificates()) > 0:
+		return "", errors.New("common_tls_context: tls_certificates and tls_certificate_sds_secret_configs are exclusive")
+	}
+	if err := checkSDSRef(refs[0], secrets, "common_tls_context.tls_certificate_sds_secret_configs[0]"); err != nil {
+		return "", err
+	}
+	return refs[0].GetName(), nil
+}
+
+func checkSDSRef(ref *tlsv3.SdsSecretConfig, secrets Secrets, path string) error {
+	if ref.GetName() == "" {
+		return fmt.Errorf("%s.name: required", path)
+	}
+	if secrets == nil {
+		return fmt.Errorf("%s: SDS secrets are not available here (static bootstrap without xDS)", path)
+	}
+	if cs := ref.GetSdsConfig(); cs != nil && cs.GetAds() == nil && cs.GetConfigSourceSpecifier() != nil {
+		return fmt.Errorf("%s.sds_config: only ads is supported", path)
+	}
+	return nil
+}
+
+// validation checks a peer's chain: against static roots or the roots of
+// an SDS secret (read at each handshake), then the SAN matchers.
+type validation struct {
+	roots   *x509.CertPool
+	secret  string
+	secrets Secrets
+	match   func(*x509.Certificate) error
+}
+
+// newValidation decodes validation_context, validation_context_sds_secret_config
+// or combined_validation_context; nil when none is set.
+func newValidation(common *tlsv3.CommonTlsContext, secrets Secrets) (*validation, error) {
+	var static *tlsv3.CertificateValidationContext
+	var ref *tlsv3.SdsSecretConfig
+	path := "common_tls_context.validation_context"
+	switch vc := common.GetValidationContextType().(type) {
+	case nil:
+		return nil, nil
+	case *tlsv3.CommonTlsContext_ValidationContext:
+		static = vc.ValidationContext
+	case *tlsv3.CommonTlsContext_ValidationContextSdsSecretConfig:
+		ref = vc.ValidationContextSdsSecretConfig
+		path = "common_tls_context.validation_context_sds_secret_config"
+	case *tlsv3.CommonTlsContext_CombinedValidationContext:
+		static = vc.CombinedValidationContext.GetDefaultValidationContext()
+		ref = vc.CombinedValidationContext.GetValidationContextSdsSecretConfig()
+		path = "common_tls_context.combined_validation_context"
+		if ref == nil {
+			return nil, fmt.Errorf("%s.validation_context_sds_secret_config: required", path)
+		}
+	default:
+		return nil, fmt.Errorf("common_tls_context.validation_context_type: %T unsupported by weft", vc)
+	}
+	v := &validation{secrets: secrets}
+	if ref != nil {
+		p := path
+		if static != nil {
+			p += ".validation_context_sds_secret_config"
+		}
+		if err := checkSDSRef(ref, secrets, p); err != nil {
+			return nil, err
+		}
+		v.secret = ref.GetName()
+	}
+	if static != nil {
+		if static.GetTrustedCa() != nil {
+			if ref != nil {
+				return nil, fmt.Errorf("%s.default_validation_context.trusted_ca: the SDS secret supplies the CAs", path)
+			}
+			pool, err := caPool(static.GetTrustedCa(), path+".trusted_ca")
+			if err != nil {
+				return nil, err
+			}
+			v.roots = pool
+		} else if ref == nil {
+			return nil, fmt.Errorf("%s.trusted_ca: required", path)
+		}
+		match, err := sanMatchers(static.GetMatchTypedSubjectAltNames())
+		if err != nil {
+			return nil, err
+		}
+		v.match = match
+	}
+	return v, nil
+}
+
+// verify checks chain (leaf first) for usage, then the SAN matchers, else
+// the host name sni when set.
+func (v *validation) verify(chain []*x509.Certificate, usage x509.ExtKeyUsage, sni string) error {
+	roots := v.roots
+	if v.secret != "" {
+		var err error
+		if roots, err = v.secrets.Roots(v.secret); err != nil {
+			return err
+		}
+	}
+	opts := x509.VerifyOptions{Roots: roots, Intermediates: x509.NewCertPool(), KeyUsages: []x509.ExtKeyUsage{usage}}
+	for _, c := range chain[1:] {
+		opts.Intermediates.AddCert(c)
+	}
+	leaf := chain[0]
+	if _, err := leaf.Verify(opts); err != nil {
+		return err
+	}
+	if v.match != nil {
+		return v.match(leaf)
+	}
+	if sni != "" {
+		return leaf.VerifyHostname(sni)
+	}
+	return nil
 }
 
 func certificates(cs []*tlsv3.TlsCertificate, path string) ([]tls.Certificate, error) {

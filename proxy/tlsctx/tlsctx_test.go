@@ -21,37 +21,37 @@ func TestErrors(t *testing.T) {
 		want string
 	}{
 		{"server without certificate", func() error {
-			_, err := NewServer(&tlsv3.DownstreamTlsContext{CommonTlsContext: &tlsv3.CommonTlsContext{}})
+			_, err := NewServer(&tlsv3.DownstreamTlsContext{CommonTlsContext: &tlsv3.CommonTlsContext{}}, nil)
 			return err
 		}, "a server needs a certificate"},
 		{"bad key pair", func() error {
 			_, err := NewServer(&tlsv3.DownstreamTlsContext{CommonTlsContext: &tlsv3.CommonTlsContext{
 				TlsCertificates: []*tlsv3.TlsCertificate{{CertificateChain: inline("x"), PrivateKey: inline("y")}},
-			}})
+			}}, nil)
 			return err
 		}, "common_tls_context.tls_certificates[0]: tls:"},
 		{"missing file", func() error {
 			_, err := NewServer(&tlsv3.DownstreamTlsContext{CommonTlsContext: &tlsv3.CommonTlsContext{
 				TlsCertificates: []*tlsv3.TlsCertificate{{CertificateChain: &corev3.DataSource{Specifier: &corev3.DataSource_Filename{Filename: "/nonexistent/cert.pem"}}}},
-			}})
+			}}, nil)
 			return err
 		}, "certificate_chain.filename: open /nonexistent/cert.pem"},
 		{"client without CA", func() error {
-			_, err := NewClient(&tlsv3.UpstreamTlsContext{})
+			_, err := NewClient(&tlsv3.UpstreamTlsContext{}, nil)
 			return err
 		}, "trusted_ca: required"},
 		{"require client cert without CA", func() error {
-			_, err := NewServer(&tlsv3.DownstreamTlsContext{RequireClientCertificate: wrapperspb.Bool(true)})
+			_, err := NewServer(&tlsv3.DownstreamTlsContext{RequireClientCertificate: wrapperspb.Bool(true)}, nil)
 			return err
 		}, "a server needs a certificate"},
 		{"CA without PEM", func() error {
 			_, err := NewClient(&tlsv3.UpstreamTlsContext{CommonTlsContext: &tlsv3.CommonTlsContext{
 				ValidationContextType: &tlsv3.CommonTlsContext_ValidationContext{ValidationContext: &tlsv3.CertificateValidationContext{TrustedCa: inline("nope")}},
-			}})
+			}}, nil)
 			return err
 		}, "trusted_ca: no PEM certificate found"},
 		{"old TLS", func() error {
-			_, err := NewClient(&tlsv3.UpstreamTlsContext{CommonTlsContext: &tlsv3.CommonTlsContext{TlsParams: &tlsv3.TlsParameters{TlsMinimumProtocolVersion: tlsv3.TlsParameters_TLSv1_0}}})
+			_, err := NewClient(&tlsv3.UpstreamTlsContext{CommonTlsContext: &tlsv3.CommonTlsContext{TlsParams: &tlsv3.TlsParameters{TlsMinimumProtocolVersion: tlsv3.TlsParameters_TLSv1_0}}}, nil)
 			return err
 		}, "tls_minimum_protocol_version: TLSv1_0 unsupported"},
 		{"other transport socket", func() error {

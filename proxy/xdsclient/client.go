@@ -63,7 +63,7 @@ type Config struct {
 	// "authorization: Bearer <token>" on every stream; none when empty.
 	Token string
 	// Types are the type URLs to subscribe to, in order; default
-	// DefaultTypes() (CDS, EDS, LDS, RDS).
+	// DefaultTypes() (SDS, CDS, EDS, LDS, RDS).
 	Types []string
 	// DialOptions are appended to the defaults (insecure transport
 	// credentials, a receive limit of MaxResponseSize), so an option of the
@@ -85,7 +85,7 @@ type Config struct {
 // DefaultTypes returns the type URLs subscribed to by default, in order:
 // Cluster, ClusterLoadAssignment, Listener, RouteConfiguration.
 func DefaultTypes() []string {
-	return []string{resourcev3.ClusterType, resourcev3.EndpointType, resourcev3.ListenerType, resourcev3.RouteType}
+	return []string{resourcev3.SecretType, resourcev3.ClusterType, resourcev3.EndpointType, resourcev3.ListenerType, resourcev3.RouteType}
 }
 
 // ExponentialBackoff returns a backoff that waits a random duration (full

@@ -330,6 +330,8 @@ func startClient(t *testing.T, addr string, h Handler) *Client {
 		Addr:  addr,
 		Node:  &corev3.Node{Id: nodeID, Cluster: "catalog"},
 		Token: testToken,
+		// The four types the fake server serves (no SDS).
+		Types: []string{resourcev3.ClusterType, resourcev3.EndpointType, resourcev3.ListenerType, resourcev3.RouteType},
 		DialOptions: []grpc.DialOption{grpc.WithConnectParams(grpc.ConnectParams{
 			Backoff:           backoff.Config{BaseDelay: 5 * time.Millisecond, Multiplier: 1, MaxDelay: 5 * time.Millisecond},
 			MinConnectTimeout: time.Second,
@@ -548,7 +550,7 @@ func TestNewValidatesConfig(t *testing.T) {
 		t.Fatal(err)
 	}
 	st := c.Status()
-	if st.Connected || st.Mode != ModeDelta || len(st.Types) != 4 || st.Types[0].TypeURL != resourcev3.ClusterType {
+	if st.Connected || st.Mode != ModeDelta || len(st.Types) != 5 || st.Types[0].TypeURL != resourcev3.SecretType {
 		t.Errorf("initial status = %+v, want disconnected delta with the default types", st)
 	}
 }

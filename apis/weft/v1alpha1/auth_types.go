@@ -1,6 +1,11 @@
 package v1alpha1
 
-import metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+import (
+	"fmt"
+	"strings"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
 
 // The auth kinds follow Istio's security API (security.istio.io/v1) closely,
 // so that a team that knows Istio reads them without a manual; differences
@@ -171,8 +176,10 @@ type RuleTo struct {
 }
 
 // Operation matches what is called. Every set field must match; each list
-// matches when any element does. Methods, paths and hosts are HTTP only;
-// a TCP workload's rule with them never matches (as Istio).
+// matches when any element does. Methods, paths and hosts are HTTP only
+// (as are requestPrincipals and the request.* conditions): on a TCP
+// workload an ALLOW rule with them never matches, and a DENY rule ignores
+// them, so it denies more rather than less (as Istio).
 type Operation struct {
 	Methods    []string `json:"methods,omitempty"`
 	NotMethods []string `json:"notMethods,omitempty"`
@@ -181,7 +188,9 @@ type Operation struct {
 	// ("/users/{*}/orders").
 	Paths    []string `json:"paths,omitempty"`
 	NotPaths []string `json:"notPaths,omitempty"`
-	// Ports of the inbound listener (the workload's port).
+	// Ports of the workload: the application's port, a port of its
+	// Service that targets it, or the sidecar's inbound port (gateways:
+	// the Gateway listener's port).
 	Ports    []string `json:"ports,omitempty"`
 	NotPorts []string `json:"notPorts,omitempty"`
 	// Hosts: the :authority (Host) of the request.
@@ -257,4 +266,81 @@ type JWTRule struct {
 type JWTHeader struct {
 	Name   string `json:"name"`
 	Prefix string `json:"prefix,omitempty"`
+}
+
+// ConditionAttr is the request attribute a RuleCondition key names.
+type ConditionAttr string
+
+// The attributes of RuleCondition keys.
+const (
+	// AttrRequestHeader: "request.headers[<name>]" (HTTP only).
+	AttrRequestHeader ConditionAttr = "request.headers"
+	// AttrRequestClaims: "request.auth.claims[<claim>]", nested claims as
+	// "request.auth.claims[a][b]" (HTTP only).
+	AttrRequestClaims ConditionAttr = "request.auth.claims"
+	// AttrRequestPrincipal: "<iss>/<sub>" of the verified JWT (HTTP only).
+	AttrRequestPrincipal ConditionAttr = "request.auth.principal"
+	// AttrRequestAudiences: the "aud" of the verified JWT (HTTP only).
+	AttrRequestAudiences ConditionAttr = "request.auth.audiences"
+	// AttrRequestPresenter: the "azp" of the verified JWT (HTTP only).
+	AttrRequestPresenter ConditionAttr = "request.auth.presenter"
+	// AttrSourcePrincipal: the peer identity, as Source.Principals.
+	AttrSourcePrincipal ConditionAttr = "source.principal"
+	// AttrSourceNamespace: the peer identity's namespace.
+	AttrSourceNamespace ConditionAttr = "source.namespace"
+	// AttrDestinationPort: the workload's port, as Operation.Ports.
+	AttrDestinationPort ConditionAttr = "destination.port"
+)
+
+// ConditionKeys lists the valid key forms, for messages.
+const ConditionKeys = "request.headers[<name>], request.auth.claims[<claim>], request.auth.principal, " +
+	"request.auth.audiences, request.auth.presenter, source.principal, source.namespace, destination.port"
+
+// HTTPOnly reports whether the attribute exists only for HTTP requests.
+func (a ConditionAttr) HTTPOnly() bool {
+	switch a {
+	case AttrSourcePrincipal, AttrSourceNamespace, AttrDestinationPort:
+		return false
+	}
+	return true
+}
+
+// ParseConditionKey splits a RuleCondition key into its attribute and,
+// for request.headers and request.auth.claims, the names in brackets
+// (one header name; one or more claim names, outermost first).
+func ParseConditionKey(key string) (ConditionAttr, []string, error) {
+	switch a := ConditionAttr(key); a {
+	case AttrRequestPrincipal, AttrRequestAudiences, AttrRequestPresenter,
+		AttrSourcePrincipal, AttrSourceNamespace, AttrDestinationPort:
+		return a, nil, nil
+	}
+	for _, a := range []ConditionAttr{AttrRequestHeader, AttrRequestClaims} {
+		rest, ok := strings.CutPrefix(key, string(a))
+		if !ok || !strings.HasPrefix(rest, "[") {
+			continue
+		}
+		var names []string
+		for rest != "" {
+			inner, tail, ok := strings.Cut(rest[1:], "]")
+			if rest[0] != '[' || !ok || inner == "" || strings.Contains(inner, "[") {
+				return a, nil, fmt.Errorf("%s: want %s[<name>], each name non-empty and in brackets", key, a)
+			}
+			names, rest = append(names, inner), tail
+		}
+		if a == AttrRequestHeader && len(names) != 1 {
+			return a, nil, fmt.Errorf("%s: want one header name: request.headers[<name>]", key)
+		}
+		return a, names, nil
+	}
+	return "", nil, fmt.Errorf("unknown key %q: want one of %s", key, ConditionKeys)
+}
+
+// SplitRequestPrincipal splits "<iss>/<sub>" at its last "/" (issuers are
+// often URLs; subjects rarely hold a "/"). ok is false without a "/".
+func SplitRequestPrincipal(s string) (iss, sub string, ok bool) {
+	i := strings.LastIndexByte(s, '/')
+	if i < 0 {
+		return "", "", false
+	}
+	return s[:i], s[i+1:], true
 }
