@@ -57,6 +57,41 @@ func TestShopDemo(t *testing.T) {
 		t.Fatalf("checkout: %d %s", code, body)
 	}
 
+	// Only the frontend may call checkout: the order above went through
+	// (frontend's identity), a call from the catalog's sidecar is refused
+	// by the policy, and a plaintext call that guessed checkout's inbound
+	// port never gets an answer (STRICT mTLS).
+	var checkoutIn, catalogProxy int
+	for _, e := range weftPs(t, server) {
+		switch {
+		case e.Workload == "checkout":
+			checkoutIn = e.InboundPort
+		case e.Workload == "catalog-v1":
+			catalogProxy = e.HTTPProxy
+		}
+	}
+	if checkoutIn == 0 || catalogProxy == 0 {
+		t.Fatal("weft ps shows no checkout inbound port or catalog HTTP proxy port")
+	}
+	viaCatalog, err := http.NewRequest(http.MethodPost, fmt.Sprintf("http://127.0.0.1:%d/checkout/e2e", catalogProxy), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	viaCatalog.Host = "checkout.shop"
+	resp, err := http.DefaultClient.Do(viaCatalog)
+	if err != nil {
+		t.Fatal(err)
+	}
+	denied, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusForbidden || resp.Header.Get("X-Weft-Reason") != "rbac_access_denied" {
+		t.Fatalf("catalog -> checkout: %d %q %s, want 403 rbac_access_denied", resp.StatusCode, resp.Header.Get("X-Weft-Reason"), denied)
+	}
+	if resp, err := http.Post(fmt.Sprintf("http://127.0.0.1:%d/checkout/e2e", checkoutIn), "application/json", nil); err == nil {
+		resp.Body.Close()
+		t.Fatalf("a plaintext client reached checkout's STRICT inbound listener: %d", resp.StatusCode)
+	}
+
 	// Both catalog versions get traffic, about 90/10 (binomial, n=400:
 	// 10% ± 5 standard deviations is 3%..17%).
 	versions := map[string]int{}

@@ -108,6 +108,7 @@ type psEntry struct {
 	AppPort     int    `json:"appPort"`
 	SidecarPID  int    `json:"sidecarPid"`
 	InboundPort int    `json:"inboundPort"`
+	HTTPProxy   int    `json:"httpProxyPort"`
 	AdminPort   int    `json:"adminPort"`
 	State       string `json:"state"`
 	Restarts    int    `json:"restarts"`
