@@ -2,7 +2,7 @@
 GO ?= go
 PKGS := ./...
 
-.PHONY: all build test vet fmt-check unit e2e bench chaos demo clean
+.PHONY: all build test vet fmt-check unit e2e bench bench-mtls chaos demo clean
 
 all: build
 
@@ -25,6 +25,10 @@ unit:
 ## bench: proxy throughput/latency against direct, HAProxy and nginx (see bench/README.md).
 bench: build
 	./bench/run.sh
+
+## bench-mtls: two weft hops with mTLS vs plaintext vs HAProxy (TLS), and TLS handshakes per CPU-second; writes bench/RESULTS-mtls.md.
+bench-mtls: build
+	./bench/mtls.sh
 
 ## chaos: the resilience scenarios (kill, flaky, slow, breaker) vs HAProxy; writes bench/RESULTS-chaos.md.
 chaos: build

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -48,6 +49,8 @@ type Mesh struct {
 	CA *ca.CA
 	// Source holds what the translator reads (resources, mesh settings).
 	Source *translate.Source
+
+	log *slog.Logger
 }
 
 // MeshOptions configure MeshComponent.
@@ -138,7 +141,7 @@ func MeshComponent(opts MeshOptions) Component {
 		}
 		p.API.Handle("GET /api/v1/proxies", srv.ProxiesHandler())
 		p.API.Handle("GET /metrics", promhttp.HandlerFor(metrics, promhttp.HandlerOpts{}))
-		m := &Mesh{Registry: reg, XDS: srv, XDSAddr: lis.Addr(), JoinToken: token, Tokens: issuer, CA: authority, Source: src}
+		m := &Mesh{Registry: reg, XDS: srv, XDSAddr: lis.Addr(), JoinToken: token, Tokens: issuer, CA: authority, Source: src, log: p.Logger.With("component", "ca")}
 		p.API.Handle("POST /api/v1/join-tokens", operatorOnly(token, joinTokensHandler(issuer)))
 		if authority != nil {
 			p.API.Handle("POST /api/v1/ca/rotate", operatorOnly(token, m.rotateHandler()))
@@ -151,6 +154,9 @@ func MeshComponent(opts MeshOptions) Component {
 			errc := make(chan error, 2)
 			go func() { errc <- srv.Serve(lis) }()
 			go func() { errc <- feedTranslator(ctx, p.Store, src, srv) }()
+			if authority != nil {
+				go m.pruneBundle(ctx, time.Minute)
+			}
 			var err error
 			select {
 			case <-ctx.Done():
@@ -291,6 +297,7 @@ func (m *Mesh) rotateHandler() http.Handler {
 			return
 		}
 		m.publishBundle()
+		m.log.Info("root rotated; the bundle holds the old and the new root", "root", m.CA.RootFingerprint())
 		w.Header().Set("Content-Type", "application/json")
 		json.NewEncoder(w).Encode(map[string]string{"root": m.CA.RootFingerprint()})
 	})
@@ -315,4 +322,27 @@ func loopbackAddr(addr string) bool {
 	}
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()
+}
+
+// pruneBundle drops retired roots whose overlap has ended, every period,
+// and pushes the smaller bundle.
+func (m *Mesh) pruneBundle(ctx context.Context, period time.Duration) {
+	t := time.NewTicker(period)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-t.C:
+			n, err := m.CA.Prune(now)
+			if err != nil {
+				m.log.Warn("prune the trust bundle", "err", err)
+				continue
+			}
+			if n > 0 {
+				m.log.Info("retired roots left the trust bundle", "count", n)
+				m.publishBundle()
+			}
+		}
+	}
 }

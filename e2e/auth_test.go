@@ -239,4 +239,49 @@ func TestMutualTLSAndPolicies(t *testing.T) {
 	if renewed < 6 {
 		t.Fatalf("only %v certificates were issued during the load; want every sidecar to renew at least twice", renewed)
 	}
+
+	// Root rotation under load: the bundle (old and new root) reaches
+	// every proxy, leaves of the new root follow at the next renewals, and
+	// no request fails. Rotation needs the operator token.
+	rotate := func(token string) int {
+		req, _ := http.NewRequest(http.MethodPost, "http://"+a.server+"/api/v1/ca/rotate", nil)
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if code := rotate(""); code != http.StatusUnauthorized {
+		t.Fatalf("rotation without the operator token: %d", code)
+	}
+	run = startLoad(fmt.Sprintf("http://127.0.0.1:%d/", up1), 50, 500)
+	if code := rotate(a.operator); code != http.StatusOK {
+		t.Fatalf("rotate: %d", code)
+	}
+	run.wait(t)
+	if failed, first := run.failed(); failed > 0 {
+		t.Fatalf("%d requests failed during the root rotation; first: %s", failed, first)
+	}
+	// Both roots are trusted now: a leaf of the new root and one of the
+	// old are served.
+	rotated, err := ca.Open(filepath.Join(state, "ca"), ca.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rotated.Bundle()) != 2 || rotated.RootFingerprint() == current.RootFingerprint() {
+		t.Fatalf("after rotation: %d roots, root changed %v", len(rotated.Bundle()), rotated.RootFingerprint() != current.RootFingerprint())
+	}
+	fresh, err := rotated.NewLeaf(frontendID, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, cert := range map[string]*tls.Certificate{"new root": fresh, "old root": valid} {
+		if code, err := direct(cert); err != nil || code != 200 {
+			t.Fatalf("direct mTLS with a leaf of the %s after rotation: %d %v", name, code, err)
+		}
+	}
 }

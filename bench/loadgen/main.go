@@ -6,9 +6,20 @@
 // for -duration to measure maximum throughput (used for gRPC, which wrk and
 // h2load do not speak).
 //
+// -mode handshake measures TLS handshakes rather than requests: every
+// request opens a new connection to an https:// target, completes a
+// handshake presenting -cert/-key and verifying the server's chain against
+// -ca (no host name check: mesh certificates carry a SPIFFE URI only),
+// sends one GET with "Connection: close", reads the answer and closes.
+// Without -resume there is no session cache, so every handshake is a full
+// one; with -resume the workers share one. Latency is connect to last byte.
+//
 // It prints one line of key=value pairs that bench/run.sh parses:
 //
 //	mode=http1 requests=10000 errors=0 rate=999.9 p50_us=180 p90_us=240 p99_us=410 p999_us=900 max_us=1200
+//
+// The handshake mode appends resumed=<connections that resumed a session>,
+// tls=<version>, group=<key exchange group> and cipher=<suite>.
 package main
 
 import (
@@ -51,13 +62,17 @@ type options struct {
 	conns     int
 	size      int
 	timeout   time.Duration
+	// handshake mode
+	certFile, keyFile, caFile string
+	curves                    string
+	resume                    bool
 }
 
 func run(args []string, out io.Writer) error {
 	var o options
 	fs := flag.NewFlagSet("loadgen", flag.ContinueOnError)
-	fs.StringVar(&o.mode, "mode", "http1", "protocol: http1, h2c or grpc")
-	fs.StringVar(&o.target, "target", "", "URL (http1, h2c) or host:port (grpc)")
+	fs.StringVar(&o.mode, "mode", "http1", "protocol: http1, h2c, grpc, or handshake (a new TLS connection per request)")
+	fs.StringVar(&o.target, "target", "", "URL (http1, h2c; https:// for handshake) or host:port (grpc)")
 	fs.Float64Var(&o.rate, "rate", 1000, "requests per second (open loop); 0 runs a closed loop for -duration")
 	fs.IntVar(&o.n, "n", 10000, "measured requests (open loop)")
 	fs.IntVar(&o.warmup, "warmup", 1000, "unmeasured requests sent first on the same schedule (open loop)")
@@ -67,6 +82,11 @@ func run(args []string, out io.Writer) error {
 	fs.IntVar(&o.conns, "conns", 1, "connections for h2c and gRPC (requests are multiplexed over them)")
 	fs.IntVar(&o.size, "size", 1024, "expected response body bytes (http1, h2c); -1 skips the check")
 	fs.DurationVar(&o.timeout, "timeout", 10*time.Second, "per-request timeout")
+	fs.StringVar(&o.certFile, "cert", "", "handshake: client certificate chain (PEM)")
+	fs.StringVar(&o.keyFile, "key", "", "handshake: client private key (PEM)")
+	fs.StringVar(&o.caFile, "ca", "", "handshake: CAs that verify the server's chain (PEM)")
+	fs.StringVar(&o.curves, "curves", "", "handshake: key exchange groups offered, comma-separated (default: Go's)")
+	fs.BoolVar(&o.resume, "resume", false, "handshake: keep a session cache, so handshakes resume")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -79,14 +99,19 @@ func run(args []string, out io.Writer) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	do, closeFn, err := newDoer(o)
+	var hs handshakeStats
+	do, closeFn, err := newDoer(o, &hs)
 	if err != nil {
 		return err
 	}
 	defer closeFn()
 	plan := Plan{Rate: o.rate, Requests: o.n, Warmup: o.warmup, Duration: o.duration, WarmupDuration: o.warmupDur, Workers: o.workers}
 	r := Run(ctx, plan, wallClock{}, do)
-	fmt.Fprintln(out, format(o.mode, r))
+	line := format(o.mode, r)
+	if o.mode == "handshake" {
+		line += " " + hs.fields()
+	}
+	fmt.Fprintln(out, line)
 	if r.FirstErr != nil {
 		fmt.Fprintf(os.Stderr, "loadgen: %d of %d requests failed, first: %v\n", r.Errors, r.Requests, r.FirstErr)
 	}
@@ -118,15 +143,17 @@ func format(mode string, r Result) string {
 }
 
 // newDoer returns the request function for o.mode and a function that
-// releases its connections.
-func newDoer(o options) (DoFunc, func(), error) {
+// releases its connections. The handshake mode records into hs.
+func newDoer(o options, hs *handshakeStats) (DoFunc, func(), error) {
 	switch o.mode {
 	case "http1", "h2c":
 		return httpDoer(o)
 	case "grpc":
 		return grpcDoer(o)
+	case "handshake":
+		return handshakeDoer(o, hs)
 	default:
-		return nil, nil, fmt.Errorf("-mode %q: want http1, h2c or grpc", o.mode)
+		return nil, nil, fmt.Errorf("-mode %q: want http1, h2c, grpc or handshake", o.mode)
 	}
 }
 

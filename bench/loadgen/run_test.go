@@ -248,7 +248,7 @@ func TestRunFlagsErrors(t *testing.T) {
 		want string
 	}{
 		{"no target", nil, "-target is required"},
-		{"bad mode", []string{"-target", "x", "-mode", "quic"}, `-mode "quic": want http1, h2c or grpc`},
+		{"bad mode", []string{"-target", "x", "-mode", "quic"}, `-mode "quic": want http1, h2c, grpc or handshake`},
 		{"zero workers", []string{"-target", "x", "-c", "0"}, "need -rate >= 0"},
 	}
 	for _, tt := range tests {
