@@ -11,3 +11,4 @@ import "github.com/spf13/cobra"
 func addControlCommands(*cobra.Command, streams)  {}
 func addResourceCommands(*cobra.Command, streams) {}
 func addUpCommands(*cobra.Command, streams)       {}
+func addSecurityCommands(*cobra.Command, streams) {}

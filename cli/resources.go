@@ -47,7 +47,8 @@ func newClient(server string) *api.Client {
 	if server == "" {
 		server = api.DefaultAddr
 	}
-	return api.NewClient(server, nil)
+	// Writes to an API off loopback need the operator token.
+	return api.NewClient(server, nil).WithToken(os.Getenv(tokenEnv))
 }
 
 // reportAPIError prints every error (and warning) of a failed request and

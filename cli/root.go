@@ -43,6 +43,7 @@ func NewRoot(s streams) *cobra.Command {
 	addProxyCommands(root, s)
 	addControlCommands(root, s)
 	addResourceCommands(root, s)
+	addSecurityCommands(root, s)
 	addUpCommands(root, s)
 	return root
 }

@@ -242,23 +242,10 @@ func joinToken(dir string) (string, error) {
 // operatorOnly is api.OperatorOnly.
 func operatorOnly(token string, h http.Handler) http.Handler { return api.OperatorOnly(token, h) }
 
-// JoinTokenRequest is the body of POST /api/v1/join-tokens.
-type JoinTokenRequest struct {
-	Namespace      string `json:"namespace"`
-	ServiceAccount string `json:"serviceAccount"`
-	// TTL is a Go duration ("24h"); empty or "0" for no expiry.
-	TTL string `json:"ttl,omitempty"`
-}
-
-// JoinTokenResponse answers it.
-type JoinTokenResponse struct {
-	Token string `json:"token"`
-}
-
 // joinTokensHandler issues join tokens bound to an identity.
 func joinTokensHandler(iss *jointoken.Issuer) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		var req JoinTokenRequest
+		var req api.JoinTokenRequest
 		if err := json.NewDecoder(io.LimitReader(r.Body, 4096)).Decode(&req); err != nil {
 			api.WriteError(w, http.StatusBadRequest, "body: "+err.Error())
 			return
@@ -284,7 +271,7 @@ func joinTokensHandler(iss *jointoken.Issuer) http.Handler {
 			return
 		}
 		w.Header().Set("Content-Type", "application/json")
-		json.NewEncoder(w).Encode(JoinTokenResponse{Token: tok})
+		json.NewEncoder(w).Encode(api.JoinTokenResponse{Token: tok})
 	})
 }
 
@@ -299,7 +286,7 @@ func (m *Mesh) rotateHandler() http.Handler {
 		m.publishBundle()
 		m.log.Info("root rotated; the bundle holds the old and the new root", "root", m.CA.RootFingerprint())
 		w.Header().Set("Content-Type", "application/json")
-		json.NewEncoder(w).Encode(map[string]string{"root": m.CA.RootFingerprint()})
+		json.NewEncoder(w).Encode(api.RotateResponse{Root: m.CA.RootFingerprint()})
 	})
 }
 

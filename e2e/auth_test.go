@@ -1,9 +1,7 @@
 package e2e
 
 import (
-	"bytes"
 	"crypto/tls"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -76,19 +74,11 @@ type authPlane struct {
 
 func (a *authPlane) joinToken(t *testing.T, ns, sa string) string {
 	t.Helper()
-	body, _ := json.Marshal(map[string]string{"namespace": ns, "serviceAccount": sa})
-	req, _ := http.NewRequest(http.MethodPost, "http://"+a.server+"/api/v1/join-tokens", bytes.NewReader(body))
-	req.Header.Set("Authorization", "Bearer "+a.operator)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
+	out, err := runWeft(t, "token", "create", "--server", a.server, "--token", a.operator, "-n", ns, "--service-account", sa)
+	if err != nil || !strings.HasPrefix(out, "weft1.") {
+		t.Fatalf("weft token create %s/%s: %v\n%s", ns, sa, err, out)
 	}
-	defer resp.Body.Close()
-	var out struct{ Token string }
-	if resp.StatusCode != 200 || json.NewDecoder(resp.Body).Decode(&out) != nil || out.Token == "" {
-		t.Fatalf("join token for %s/%s: %d", ns, sa, resp.StatusCode)
-	}
-	return out.Token
+	return strings.TrimSpace(out)
 }
 
 // sidecar starts `weft proxy` for workload wl with a join token of its
@@ -243,24 +233,12 @@ func TestMutualTLSAndPolicies(t *testing.T) {
 	// Root rotation under load: the bundle (old and new root) reaches
 	// every proxy, leaves of the new root follow at the next renewals, and
 	// no request fails. Rotation needs the operator token.
-	rotate := func(token string) int {
-		req, _ := http.NewRequest(http.MethodPost, "http://"+a.server+"/api/v1/ca/rotate", nil)
-		if token != "" {
-			req.Header.Set("Authorization", "Bearer "+token)
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		return resp.StatusCode
-	}
-	if code := rotate(""); code != http.StatusUnauthorized {
-		t.Fatalf("rotation without the operator token: %d", code)
+	if out, err := runWeft(t, "ca", "rotate", "--server", a.server, "--token", "wrong"); err == nil || !strings.Contains(out, "operator token") {
+		t.Fatalf("rotation with a wrong token: %v\n%s", err, out)
 	}
 	run = startLoad(fmt.Sprintf("http://127.0.0.1:%d/", up1), 50, 500)
-	if code := rotate(a.operator); code != http.StatusOK {
-		t.Fatalf("rotate: %d", code)
+	if out, err := runWeft(t, "ca", "rotate", "--server", a.server, "--token", a.operator); err != nil || !strings.Contains(out, "root rotated") {
+		t.Fatalf("weft ca rotate: %v\n%s", err, out)
 	}
 	run.wait(t)
 	if failed, first := run.failed(); failed > 0 {

@@ -26,8 +26,18 @@ func (e *Error) Error() string { return e.Message }
 
 // Client talks to the resource API. It is safe for concurrent use.
 type Client struct {
-	base string
-	hc   *http.Client
+	base  string
+	hc    *http.Client
+	token string
+}
+
+// WithToken returns a copy of c that sends "Authorization: Bearer token"
+// (the operator token: needed for writes when the API is not on loopback,
+// and always for issuing join tokens and rotating the CA).
+func (c *Client) WithToken(token string) *Client {
+	cc := *c
+	cc.token = token
+	return &cc
 }
 
 // NewClient returns a client for the API at server ("host:port" or a URL).
@@ -138,6 +148,9 @@ func (c *Client) do(ctx context.Context, method, path string, q url.Values, ctyp
 		req.Header.Set("Content-Type", ctype)
 	}
 	req.Header.Set("Accept", "application/json")
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
 	resp, err := c.hc.Do(req)
 	if err != nil {
 		return fmt.Errorf("cannot reach the weft control plane at %s: %w", c.base, err)
@@ -160,4 +173,31 @@ func (c *Client) do(ctx context.Context, method, path string, q url.Values, ctyp
 // components add to the API, such as /api/v1/proxies).
 func (c *Client) GetJSON(ctx context.Context, path string, out any) error {
 	return c.do(ctx, http.MethodGet, path, nil, "", nil, out)
+}
+
+// PostJSON sends in as JSON to path and decodes the JSON answer into out.
+func (c *Client) PostJSON(ctx context.Context, path string, in, out any) error {
+	body, err := json.Marshal(in)
+	if err != nil {
+		return fmt.Errorf("encode request: %w", err)
+	}
+	return c.do(ctx, http.MethodPost, path, nil, "application/json", body, out)
+}
+
+// JoinTokenRequest is the body of POST /api/v1/join-tokens.
+type JoinTokenRequest struct {
+	Namespace      string `json:"namespace"`
+	ServiceAccount string `json:"serviceAccount"`
+	// TTL is a Go duration ("24h"); empty or "0" for no expiry.
+	TTL string `json:"ttl,omitempty"`
+}
+
+// JoinTokenResponse answers it.
+type JoinTokenResponse struct {
+	Token string `json:"token"`
+}
+
+// RotateResponse answers POST /api/v1/ca/rotate.
+type RotateResponse struct {
+	Root string `json:"root"` // hex SHA-256 of the new root
 }

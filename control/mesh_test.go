@@ -1,0 +1,72 @@
+package control
+
+import (
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+)
+
+// TestAPIOffLoopbackNeedsTokenForWrites binds the API on every address:
+// reads stay open, writes and the operator endpoints need the operator
+// token.
+func TestAPIOffLoopbackNeedsTokenForWrites(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	ready := make(chan *Plane, 1)
+	meshes := make(chan *Mesh, 1)
+	errc := make(chan error, 1)
+	go func() {
+		errc <- Run(ctx, Config{StateDir: t.TempDir(), APIAddr: "0.0.0.0:0", XDSAddr: "127.0.0.1:0", OnReady: func(p *Plane) { ready <- p }},
+			MeshComponent(MeshOptions{Started: func(m *Mesh) { meshes <- m }}))
+	}()
+	var p *Plane
+	select {
+	case p = <-ready:
+	case err := <-errc:
+		t.Fatal(err)
+	}
+	m := <-meshes
+	_, port, _ := net.SplitHostPort(p.APIAddr.String())
+	base := "http://127.0.0.1:" + port
+	call := func(method, path, token, body string) int {
+		t.Helper()
+		req, _ := http.NewRequest(method, base+path, strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/yaml")
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	svc := "apiVersion: weft.dev/v1alpha1\nkind: Service\nmetadata: {name: a}\nspec: {ports: [{port: 80}]}\n"
+	for _, tc := range []struct {
+		name, method, path, token, body string
+		want                            int
+	}{
+		{"read without token", http.MethodGet, "/api/v1/services", "", "", 200},
+		{"write without token", http.MethodPost, "/api/v1/apply", "", svc, 401},
+		{"write with a wrong token", http.MethodPost, "/api/v1/apply", "nope", svc, 401},
+		{"write with the operator token", http.MethodPost, "/api/v1/apply", m.JoinToken, svc, 200},
+		{"join token without operator token", http.MethodPost, "/api/v1/join-tokens", "", `{"namespace":"a","serviceAccount":"b"}`, 401},
+		{"join token with a bad namespace", http.MethodPost, "/api/v1/join-tokens", m.JoinToken, `{"namespace":"A_B","serviceAccount":"b"}`, 400},
+		{"join token", http.MethodPost, "/api/v1/join-tokens", m.JoinToken, `{"namespace":"a","serviceAccount":"b","ttl":"1h"}`, 200},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := call(tc.method, tc.path, tc.token, tc.body); got != tc.want {
+				t.Fatalf("%s %s: %d, want %d", tc.method, tc.path, got, tc.want)
+			}
+		})
+	}
+	cancel()
+	if err := <-errc; err != nil {
+		t.Fatal(err)
+	}
+}
