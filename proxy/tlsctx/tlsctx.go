@@ -164,7 +164,7 @@ func NewClient(u *tlsv3.UpstreamTlsContext, secrets Secrets) (*Client, error) {
 		}
 		return v.verify(cs.PeerCertificates, x509.ExtKeyUsageServerAuth, sni)
 	}
-	// Resumed sessions skip the handshake's signatures and key exchange
+	// Resumed sessions skip the certificate messages and signatures
 	// (VerifyConnection still runs on them, against the current roots).
 	cfg.ClientSessionCache = tls.NewLRUClientSessionCache(64)
 	b, err := proto.MarshalOptions{Deterministic: true}.Marshal(u)

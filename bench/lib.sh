@@ -1,0 +1,362 @@
+# bench/lib.sh: helpers shared by the benchmark drivers (run.sh, mtls.sh):
+# processes, /proc measurements, the HTTP/1.1 throughput and latency steps,
+# proxy configs and report formatting. Source it from the top level of a
+# script (not from a function) after `set -euo pipefail`; it installs an EXIT
+# trap that stops every process started with `start`.
+#
+# The functions read these globals of the sourcing script when called: LOGS
+# (log folder), BIN (built tools), DUR, WARM, THREADS, CONNS (wrk runs),
+# RATE, LATN (latency runs).
+
+log() { printf '[bench %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+die() { log "error: $*"; exit 1; }
+
+# ---------------------------------------------------------------- processes
+
+declare -A PID=()    # name -> pid of every process this script started
+STARTED=()           # names, in start order
+
+# start NAME CMD...: runs CMD in the background, output to $LOGS/NAME.log.
+start() {
+	local name=$1
+	shift
+	# exec: $! is then the command's own pid, never a wrapping subshell.
+	(exec "$@" >"$LOGS/$name.log" 2>&1) &
+	PID[$name]=$!
+	STARTED+=("$name")
+}
+
+# children PID: the direct children of PID (nginx workers).
+children() { pgrep -P "$1" 2>/dev/null || true; }
+
+# stop NAME: SIGTERM, wait up to 5s, then SIGKILL, for the process and its
+# children.
+stop() {
+	local name=$1 pid=${PID[$1]:-}
+	[[ -n $pid ]] || return 0
+	unset "PID[$name]"
+	kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null || true; return 0; }
+	local kids
+	kids=$(children "$pid")
+	kill -TERM "$pid" 2>/dev/null || true
+	for _ in $(seq 50); do
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	if kill -0 "$pid" 2>/dev/null; then
+		log "$name (pid $pid) ignored SIGTERM for 5s; killing it"
+		kill -KILL "$pid" 2>/dev/null || true
+	fi
+	wait "$pid" 2>/dev/null || true
+	for k in $kids; do kill -KILL "$k" 2>/dev/null || true; done
+}
+
+cleanup() {
+	local rc=$?
+	local i
+	for ((i = ${#STARTED[@]} - 1; i >= 0; i--)); do stop "${STARTED[i]}"; done
+	exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+port_free() { ! ss -Hltn "sport = :$1" | grep -q .; }
+
+# wait_port NAME PORT: until PORT accepts connections; fails if NAME exits.
+wait_port() {
+	local name=$1 port=$2
+	for _ in $(seq 100); do
+		(exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && return 0
+		kill -0 "${PID[$name]}" 2>/dev/null || { tail -n 20 "$LOGS/$name.log" >&2; return 1; }
+		sleep 0.1
+	done
+	log "$name: port $port not open after 10s"
+	return 1
+}
+
+# wait_ready NAME ADMIN_PORT: until weft's /ready answers 200.
+wait_ready() {
+	local name=$1 port=$2
+	for _ in $(seq 150); do
+		[[ $(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/ready" 2>/dev/null) == 200 ]] && return 0
+		kill -0 "${PID[$name]}" 2>/dev/null || { tail -n 20 "$LOGS/$name.log" >&2; return 1; }
+		sleep 0.1
+	done
+	log "$name: /ready not 200 after 15s"
+	return 1
+}
+
+# ------------------------------------------------------- /proc measurements
+
+CLK_TCK=$(getconf CLK_TCK)
+
+# tree PID...: the pids and their direct children.
+tree() {
+	local p
+	for p in "$@"; do
+		echo "$p"
+		children "$p"
+	done
+}
+
+# rss_kb PID...: VmRSS summed over the processes and their children, in KiB.
+rss_kb() {
+	local total=0 p v
+	for p in $(tree "$@"); do
+		v=$(awk '/^VmRSS:/ {print $2}' "/proc/$p/status" 2>/dev/null || true)
+		total=$((total + ${v:-0}))
+	done
+	echo "$total"
+}
+
+# cpu_ticks PID...: utime+stime summed over the processes and their children.
+cpu_ticks() {
+	local total=0 p v
+	for p in $(tree "$@"); do
+		# Fields after "(comm)": state is field 3, utime 14, stime 15.
+		v=$(sed 's/^.*) //' "/proc/$p/stat" 2>/dev/null | awk '{print $12 + $13}' || true)
+		total=$((total + ${v:-0}))
+	done
+	echo "$total"
+}
+
+calc() { awk "BEGIN { printf \"$1\", $2 }"; }
+
+# ------------------------------------------------------------------ results
+
+declare -A R=() # "<proto>.<setup>.<metric>" -> value
+NOTES=()
+
+note() {
+	NOTES+=("$*")
+	log "$*"
+}
+
+# kv KEY LINE: the value of KEY in a "k=v k=v" line.
+kv() { sed -n "s/.*\\b$1=\\([^ ]*\\).*/\\1/p" <<<"$2"; }
+
+# check URL: "200 1024" when a request through URL gets the 1 KB body.
+check_h1() { curl -s -o /dev/null -w '%{http_code} %{size_download}' --max-time 5 "$1" || true; }
+
+# measure_proxy PROTO SETUP PHASE PIDS...: reads /proc for the proxy pids.
+# PHASE "idle" records RSS before any request; "before" the CPU counter;
+# "load" samples RSS; "after" turns the CPU counter into seconds.
+measure_proxy() {
+	local key=$1.$2 phase=$3
+	shift 3
+	(($#)) || return 0
+	case $phase in
+	idle) R[$key.rss_idle]=$(rss_kb "$@") ;;
+	before) R[$key.ticks0]=$(cpu_ticks "$@") ;;
+	load) R[$key.rss_load]=$(rss_kb "$@") ;;
+	after) R[$key.cpu]=$(calc %.2f "($(cpu_ticks "$@") - ${R[$key.ticks0]}) / $CLK_TCK") ;;
+	esac
+}
+
+# latency PROTO SETUP MODE TARGET PIDS...: the fixed-rate run, with the
+# proxies' CPU during it (cpu_fixed: % of one core; cpu_fixed_s: seconds).
+latency() {
+	local proto=$1 setup=$2 mode=$3 target=$4
+	shift 4
+	local extra=(-c 64)
+	[[ $mode == http1 ]] || extra=(-c 64 -conns 1)
+	local t0=0 line began ended
+	(($#)) && t0=$(cpu_ticks "$@")
+	began=$(date +%s.%N)
+	if ! line=$(timeout $((LATN / RATE + 60)) "$BIN/loadgen" -mode "$mode" -target "$target" \
+		-rate "$RATE" -n "$LATN" -warmup "$RATE" "${extra[@]}" 2>"$LOGS/loadgen-$proto-$setup.err"); then
+		note "$proto/$setup: latency run failed: $(tail -n 3 "$LOGS/loadgen-$proto-$setup.err" | tr '\n' ' ')"
+		return 0
+	fi
+	ended=$(date +%s.%N)
+	log "$proto/$setup latency: $line"
+	local k
+	for k in p50_us p90_us p99_us max_us errors rate; do R[$proto.$setup.$k]=$(kv "$k" "$line"); done
+	if (($#)); then
+		local t1
+		t1=$(cpu_ticks "$@")
+		R[$proto.$setup.cpu_fixed]=$(calc %.0f "100 * ($t1 - $t0) / $CLK_TCK / ($ended - $began)")
+		R[$proto.$setup.cpu_fixed_s]=$(calc %.2f "($t1 - $t0) / $CLK_TCK")
+	fi
+	if [[ ${R[$proto.$setup.errors]} != 0 ]]; then
+		note "$proto/$setup: ${R[$proto.$setup.errors]} latency-run errors: $(head -n 1 "$LOGS/loadgen-$proto-$setup.err")"
+	fi
+}
+
+# bench_h1 SETUP PORT PIDS...: HTTP/1.1 keep-alive throughput and latency.
+bench_h1() {
+	local setup=$1 port=$2
+	shift 2
+	local url=http://127.0.0.1:$port/ got
+	measure_proxy h1 "$setup" idle "$@"
+	got=$(check_h1 "$url")
+	if [[ $got != "200 1024" ]]; then
+		note "h1/$setup: check request got '$got', want '200 1024'; skipped"
+		R[h1.$setup.failed]=1
+		return 0
+	fi
+	log "h1/$setup: warm-up ${WARM}s"
+	timeout $((WARM + 30)) wrk -t"$THREADS" -c"$CONNS" -d"${WARM}s" "$url" >/dev/null 2>&1 || true
+	measure_proxy h1 "$setup" before "$@"
+	log "h1/$setup: throughput ${DUR}s, $CONNS connections"
+	timeout $((DUR + 30)) wrk -t"$THREADS" -c"$CONNS" -d"${DUR}s" "$url" >"$LOGS/wrk-$setup.txt" 2>&1 &
+	local wrk=$!
+	sleep "$(calc %.1f "$DUR * 0.6")"
+	measure_proxy h1 "$setup" load "$@"
+	wait "$wrk" || note "h1/$setup: wrk exited $?"
+	measure_proxy h1 "$setup" after "$@"
+	R[h1.$setup.rps]=$(awk '/^Requests\/sec:/ {printf "%.0f", $2}' "$LOGS/wrk-$setup.txt")
+	local bad
+	bad=$(grep -E 'Non-2xx|Socket errors' "$LOGS/wrk-$setup.txt" | tr -s ' ' | tr '\n' ';' || true)
+	[[ -z $bad ]] || note "h1/$setup: wrk reported: $bad"
+	log "h1/$setup: ${R[h1.$setup.rps]:-?} req/s"
+	latency h1 "$setup" http1 "$url" "$@"
+}
+
+# ------------------------------------------------------------------ configs
+
+# weft_bootstrap FILE "NAME LISTEN UPSTREAM H2 [DOWN_TLS [UP_TLS]]"...: an
+# Envoy v3 bootstrap with one listener per spec, each routing everything to a
+# STATIC cluster with one endpoint; H2=1 makes the cluster speak h2c
+# upstream. DOWN_TLS and UP_TLS, when given and not "-", name files holding a
+# transport_socket block (YAML indented for its place) that is copied into
+# the listener's filter chain and into the cluster.
+weft_bootstrap() {
+	local file=$1
+	shift
+	{
+		echo "static_resources:"
+		echo "  listeners:"
+		local spec name listen upstream h2 down up
+		for spec in "$@"; do
+			read -r name listen upstream h2 down up <<<"$spec"
+			cat <<EOF
+  - name: $name
+    address: {socket_address: {address: 127.0.0.1, port_value: $listen}}
+    filter_chains:
+    - filters:
+      - name: envoy.filters.network.http_connection_manager
+        typed_config:
+          "@type": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
+          stat_prefix: $name
+          route_config:
+            name: $name
+            virtual_hosts:
+            - name: all
+              domains: ["*"]
+              routes:
+              - match: {prefix: "/"}
+                route: {cluster: ${name}_next}
+          http_filters:
+          - name: envoy.filters.http.router
+            typed_config: {"@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router}
+EOF
+			[[ -z ${down:-} || $down == - ]] || cat "$down"
+		done
+		echo "  clusters:"
+		for spec in "$@"; do
+			read -r name listen upstream h2 down up <<<"$spec"
+			cluster_yaml "${name}_next" 127.0.0.1 "$upstream" "$h2" "${up:-}"
+		done
+	} >"$file"
+}
+
+# cluster_yaml NAME ADDR PORT H2 [UP_TLS]: one STATIC cluster; UP_TLS as in
+# weft_bootstrap.
+cluster_yaml() {
+	cat <<EOF
+  - name: $1
+    type: STATIC
+    connect_timeout: 1s
+    load_assignment:
+      cluster_name: $1
+      endpoints:
+      - lb_endpoints:
+        - endpoint: {address: {socket_address: {address: $2, port_value: $3}}}
+EOF
+	if [[ $4 == 1 ]]; then
+		cat <<EOF
+    typed_extension_protocol_options:
+      envoy.extensions.upstreams.http.v3.HttpProtocolOptions:
+        "@type": type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions
+        explicit_http_config: {http2_protocol_options: {}}
+EOF
+	fi
+	[[ -z ${5:-} || $5 == - ]] || cat "$5"
+}
+
+# haproxy_cfg FILE LISTEN UPSTREAM [BIND_OPTS [SERVER_OPTS]]: one HAProxy hop;
+# the options are appended to the bind and server lines (TLS).
+haproxy_cfg() {
+	cat >"$1" <<EOF
+global
+    nbthread 2
+    maxconn 4096
+defaults
+    mode http
+    timeout connect 5s
+    timeout client 60s
+    timeout server 60s
+    timeout http-keep-alive 60s
+    http-reuse always
+frontend hop
+    bind 127.0.0.1:$2${4:+ $4}
+    default_backend next
+backend next
+    server s1 127.0.0.1:$3${5:+ $5}
+EOF
+}
+
+# -------------------------------------------------------------------- setup
+
+# install_tools COMMAND[:PACKAGE]...: apt-get installs the packages of the
+# commands that are missing (PACKAGE defaults to COMMAND).
+install_tools() {
+	local need=() sudo= t
+	for t in "$@"; do
+		command -v "${t%%:*}" >/dev/null || need+=("${t#*:}")
+	done
+	((${#need[@]})) || return 0
+	command -v apt-get >/dev/null || die "missing ${need[*]} and no apt-get: install them by hand"
+	[[ $(id -u) == 0 ]] || sudo=sudo
+	log "installing ${need[*]}"
+	$sudo apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${need[@]}" >/dev/null
+}
+
+build() {
+	log "building bin/weft, bench backend and loadgen"
+	mkdir -p "$BIN" bin
+	WEFT_OK=1
+	if ! go build -o bin/weft ./cmd/weft 2>"$LOGS/build-weft.log"; then
+		WEFT_OK=0
+		note "weft: go build ./cmd/weft failed; weft rows skipped: $(head -n 3 "$LOGS/build-weft.log" | tr '\n' ' ')"
+	fi
+	go build -o "$BIN/backend" ./bench/backend
+	go build -o "$BIN/loadgen" ./bench/loadgen
+}
+
+# ------------------------------------------------------------------- report
+
+us() { [[ -n ${1:-} ]] && echo "$1" || echo "–"; }
+mb() { [[ -n ${1:-} ]] && calc %.1f "$1 / 1024" || echo "–"; }
+num() { [[ -n ${1:-} ]] && echo "$1" || echo "–"; }
+# added PROTO SETUP PCT: latency added over direct, in µs.
+added() {
+	local a=${R[$1.$2.$3]:-} d=${R[$1.direct.$3]:-}
+	[[ -n $a && -n $d ]] && echo $((a - d)) || echo "–"
+}
+# ratio A B: A/B with two decimals, or – when either is missing or B <= 0.
+ratio() {
+	[[ -n ${1:-} && -n ${2:-} && $1 != – && $2 != – ]] || { echo "–"; return; }
+	awk -v a="$1" -v b="$2" 'BEGIN { if (b + 0 <= 0) print "–"; else printf "%.2f", a / b }'
+}
+# per_req PROTO SETUP: CPU microseconds per request in the throughput run.
+per_req() {
+	local c=${R[$1.$2.cpu]:-} r=${R[$1.$2.rps]:-}
+	[[ -n $c && -n $r && $r != 0 ]] && calc %.1f "$c * 1000000 / ($r * $DUR)" || echo "–"
+}
+verdict() { # VALUE OP LIMIT
+	[[ $1 == – ]] && { echo "not measured"; return; }
+	awk -v v="$1" -v l="$3" -v op="$2" 'BEGIN { ok = (op == ">=") ? v >= l : v <= l; print ok ? "met" : "missed" }'
+}
