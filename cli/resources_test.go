@@ -154,7 +154,7 @@ func TestResourceCommandErrors(t *testing.T) {
 		args    []string
 		wantErr string
 	}{
-		{[]string{"get", "pods"}, `weft: unknown resource type "pods" (known: authorizationpolicies, backendpolicies, faultinjections, gateways, grpcroutes, httproutes, peerauthentications, requestauthentications, services, tcproutes, workloads)`},
+		{[]string{"get", "pods"}, `weft: unknown resource type "pods" (known: alertrules, authorizationpolicies, backendpolicies, faultinjections, gateways, grpcroutes, httproutes, peerauthentications, requestauthentications, services, tcproutes, workloads)`},
 		{[]string{"get", "svc", "-o", "xml"}, `weft: --output: want yaml, json or wide, got "xml"`},
 		{[]string{"apply"}, "weft: no input: use -f FILE, -f DIR or -f -"},
 		{[]string{"apply", "-f", "/nonexistent/x.yaml"}, "weft: stat /nonexistent/x.yaml: no such file or directory"},

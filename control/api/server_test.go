@@ -78,7 +78,7 @@ func TestRawEndpoints(t *testing.T) {
 		{name: "list by alias and namespace", method: "GET", path: "/api/v1/svc?namespace=nowhere", wantCode: 200, wantBody: `"items":[]`},
 		{name: "get object", method: "GET", path: "/api/v1/services/shop/cart", wantCode: 200, wantBody: `"spec":{"ports":[{"name":"grpc","port":50051,"targetPort":50051,"protocol":"grpc"}],"visibility":"mesh","workload":"cart"}`},
 		{name: "get missing", method: "GET", path: "/api/v1/services/shop/nope", wantCode: 404, wantBody: `{"code":404,"error":"services \"nope\" in namespace \"shop\": not found"}`},
-		{name: "unknown kind", method: "GET", path: "/api/v1/pods", wantCode: 404, wantBody: `unknown resource type \"pods\" (known: authorizationpolicies, backendpolicies, faultinjections, gateways, grpcroutes, httproutes, peerauthentications, requestauthentications, services, tcproutes, workloads)`},
+		{name: "unknown kind", method: "GET", path: "/api/v1/pods", wantCode: 404, wantBody: `unknown resource type \"pods\" (known: alertrules, authorizationpolicies, backendpolicies, faultinjections, gateways, grpcroutes, httproutes, peerauthentications, requestauthentications, services, tcproutes, workloads)`},
 		{name: "unknown endpoint", method: "GET", path: "/api/v2/x", wantCode: 404, wantBody: `"error":"no API endpoint /api/v2/x"`},
 		{name: "wrong method", method: "PUT", path: "/api/v1/services/shop/cart", wantCode: 405, wantBody: `method PUT not allowed on /api/v1/services/shop/cart (allowed: DELETE, GET)`},
 		{name: "get on apply", method: "GET", path: "/api/v1/apply", wantCode: 405, wantBody: `(allowed: POST)`},

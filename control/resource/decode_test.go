@@ -116,7 +116,7 @@ func TestDecode(t *testing.T) {
 		{
 			name:    "unknown kind",
 			in:      "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\n",
-			wantErr: []string{`document 1: kind: unknown kind "Pod" (known: Service, Workload, BackendPolicy, FaultInjection, PeerAuthentication, AuthorizationPolicy, RequestAuthentication, Gateway, HTTPRoute, GRPCRoute, TCPRoute)`},
+			wantErr: []string{`document 1: kind: unknown kind "Pod" (known: Service, Workload, BackendPolicy, FaultInjection, PeerAuthentication, AuthorizationPolicy, RequestAuthentication, AlertRule, Gateway, HTTPRoute, GRPCRoute, TCPRoute)`},
 		},
 		{
 			name:    "wrong apiVersion",

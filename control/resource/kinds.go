@@ -25,6 +25,7 @@ const (
 	KindTCPRoute       Kind = "TCPRoute"
 
 	KindPeerAuthentication    Kind = "PeerAuthentication"
+	KindAlertRule             Kind = "AlertRule"
 	KindAuthorizationPolicy   Kind = "AuthorizationPolicy"
 	KindRequestAuthentication Kind = "RequestAuthentication"
 )
@@ -127,6 +128,13 @@ var kinds = []KindInfo{
 			s := o.(*v1alpha1.RequestAuthentication)
 			return &s.ObjectMeta, &s.Spec
 		},
+	},
+	{
+		Kind: KindAlertRule, Group: v1alpha1.GroupName, APIVersions: []string{WeftAPIVersion},
+		Plural: "alertrules", Aliases: []string{"alertrule", "alerts", "alert"},
+		newObject: func() any { return new(v1alpha1.AlertRule) },
+		parts:     func(o any) (*metav1.ObjectMeta, any) { s := o.(*v1alpha1.AlertRule); return &s.ObjectMeta, &s.Spec },
+		defaults:  func(o any) { o.(*v1alpha1.AlertRule).SetDefaults() },
 	},
 	{
 		Kind: KindGateway, Group: GatewayGroup, APIVersions: []string{GatewayAPIVersion, GatewayGroup + "/v1beta1"},

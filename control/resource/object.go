@@ -29,6 +29,7 @@ func (k Key) String() string { return string(k.Kind) + " " + k.Namespace + "/" +
 //	BackendPolicy         *v1alpha1.BackendPolicySpec
 //	FaultInjection        *v1alpha1.FaultInjectionSpec
 //	PeerAuthentication    *v1alpha1.PeerAuthenticationSpec
+//	AlertRule             *v1alpha1.AlertRuleSpec
 //	AuthorizationPolicy   *v1alpha1.AuthorizationPolicySpec
 //	RequestAuthentication *v1alpha1.RequestAuthenticationSpec
 //	Gateway               *gwv1.GatewaySpec
@@ -86,6 +87,12 @@ func (o *Object) BackendPolicy() *v1alpha1.BackendPolicySpec {
 // FaultInjection returns the spec of a FaultInjection, or nil.
 func (o *Object) FaultInjection() *v1alpha1.FaultInjectionSpec {
 	s, _ := o.Spec.(*v1alpha1.FaultInjectionSpec)
+	return s
+}
+
+// AlertRule returns the spec of an AlertRule, or nil.
+func (o *Object) AlertRule() *v1alpha1.AlertRuleSpec {
+	s, _ := o.Spec.(*v1alpha1.AlertRuleSpec)
 	return s
 }
 

@@ -124,6 +124,8 @@ func (v *validator) object() {
 		v.faultInjection(o.FaultInjection())
 	case KindPeerAuthentication:
 		v.peerAuthentication(o.PeerAuthentication())
+	case KindAlertRule:
+		v.alertRule(o.AlertRule())
 	case KindAuthorizationPolicy:
 		v.authorizationPolicy(o.AuthorizationPolicy())
 	case KindRequestAuthentication:
