@@ -168,4 +168,3 @@ func TestSetRulesKeepsUnchangedState(t *testing.T) {
 		t.Fatalf("new generation: state %s, want inactive", st)
 	}
 }
-
