@@ -13,6 +13,7 @@ import (
 
 	"github.com/weft-mesh/weft/apis/weft/v1alpha1"
 	"github.com/weft-mesh/weft/control"
+	"github.com/weft-mesh/weft/control/telemetry"
 )
 
 // addControlCommands attaches `weft control`.
@@ -28,8 +29,10 @@ func addControlCommands(root *cobra.Command, s streams) {
 		Use:   "control",
 		Short: "Run the weft control plane",
 		Long: `Run the control plane: the resource API (weft apply/get/delete talk to it),
-the embedded store in --state-dir and the xDS server the proxies connect to.
-It runs until interrupted.`,
+the embedded store in --state-dir, the xDS server the proxies connect to and
+the telemetry hub (spans and access logs over OTLP on the xDS port, metrics
+scraped from each proxy; weft top, traces, logs and tap read it). It runs
+until interrupted.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			var level slog.Level
@@ -46,6 +49,12 @@ It runs until interrupted.`,
 				return fmt.Errorf("--mtls-mode: %q is not STRICT, PERMISSIVE or DISABLE", mtlsMode)
 			}
 			mesh.JoinToken = joinToken
+			if mesh.TraceSampling < 0 || mesh.TraceSampling > 1 {
+				return fmt.Errorf("--trace-sampling: %v is not a share from 0 to 1", mesh.TraceSampling)
+			}
+			if mesh.Telemetry.MaxSpans <= 0 || mesh.Telemetry.MaxLogs <= 0 || mesh.Telemetry.Retention <= 0 {
+				return fmt.Errorf("--telemetry-max-spans, --telemetry-max-logs and --telemetry-retention must be positive")
+			}
 			return control.Run(cmd.Context(), cfg, controlComponents(s, cfg, mesh)...)
 		},
 	}
@@ -61,6 +70,10 @@ It runs until interrupted.`,
 	fl.BoolVar(&mesh.NoCA, "no-ca", false, "run without a certificate authority (every hop plaintext)")
 	fl.StringVar(&mesh.CA.RootCertFile, "ca-root-cert", "", "operator-provided root certificate (PEM); default: generated in <state-dir>/ca")
 	fl.StringVar(&mesh.CA.RootKeyFile, "ca-root-key", "", "key of --ca-root-cert (PEM, mode 0600)")
+	fl.Float64Var(&mesh.TraceSampling, "trace-sampling", 0.01, "share of requests without a sampling decision that proxies trace (0 to 1; 5xx and local replies are always traced)")
+	fl.IntVar(&mesh.Telemetry.MaxSpans, "telemetry-max-spans", telemetry.DefaultMaxSpans, "spans the telemetry hub keeps in memory (oldest dropped first)")
+	fl.IntVar(&mesh.Telemetry.MaxLogs, "telemetry-max-logs", telemetry.DefaultMaxLogs, "log records (access and application logs) the telemetry hub keeps in memory")
+	fl.DurationVar(&mesh.Telemetry.Retention, "telemetry-retention", telemetry.DefaultRetention, "how long the telemetry hub keeps spans and log records")
 	root.AddCommand(cmd)
 }
 

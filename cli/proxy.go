@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"os"
@@ -13,6 +14,9 @@ import (
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	"github.com/spf13/cobra"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/structpb"
 
 	"github.com/weft-mesh/weft/control/ca/spiffeid"
@@ -20,6 +24,7 @@ import (
 	"github.com/weft-mesh/weft/proxy/admin"
 	"github.com/weft-mesh/weft/proxy/bootstrap"
 	"github.com/weft-mesh/weft/proxy/identity"
+	"github.com/weft-mesh/weft/proxy/otlpexport"
 	"github.com/weft-mesh/weft/proxy/xdsclient"
 )
 
@@ -44,6 +49,12 @@ type proxyFlags struct {
 	labels         map[string]string
 	logLevel       string
 	trustDomain    string
+	accessLog      string
+	telemetryAddr  string
+	traceSampling  float64
+	// adminBound is the admin listener's bound address (node metadata
+	// admin_addr); set by runProxy.
+	adminBound string
 }
 
 // addProxyCommands attaches `weft proxy`.
@@ -79,6 +90,9 @@ xDS (--xds-addr) or from an Envoy v3 bootstrap file (--config).`,
 	fl.StringToStringVar(&f.labels, "labels", nil, "labels of this instance (k=v,k=v)")
 	fl.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn, error")
 	fl.StringVar(&f.trustDomain, "trust-domain", "cluster.local", "trust domain of the identity asked for when the token binds none")
+	fl.StringVar(&f.accessLog, "access-log", "off", "JSON access log: stdout, a file path, or off")
+	fl.StringVar(&f.telemetryAddr, "telemetry-addr", "", "OTLP/gRPC address for spans and access records (default: --xds-addr; none in file mode)")
+	fl.Float64Var(&f.traceSampling, "trace-sampling", proxy.DefaultTraceSampling, "ratio (0-1) of requests without a sampling decision that are traced, unless the listener sets tracing.random_sampling")
 	root.AddCommand(cmd)
 }
 
@@ -103,47 +117,112 @@ func runProxy(ctx context.Context, s streams, f proxyFlags) error {
 			return err
 		}
 	}
-	popts := proxy.Options{Logger: log}
-	if id != nil {
-		popts.Identity = id
+	if f.traceSampling < 0 || f.traceSampling > 1 {
+		return fmt.Errorf("--trace-sampling: must be 0-1, got %v", f.traceSampling)
 	}
-	p := proxy.New(popts)
 	var boot *bootstrap.Config
 	if f.config != "" {
 		var err error
 		if boot, err = bootstrap.Load(f.config); err != nil {
 			return err
 		}
-		if err := p.ApplyStatic(proxy.StaticResources{Listeners: boot.Listeners, Clusters: boot.Clusters}); err != nil {
-			return fmt.Errorf("%s: %w", f.config, err)
+		if boot.AdminAddr != "" {
+			f.adminAddr = boot.AdminAddr
 		}
+	}
+	// The admin listener is bound first: its address goes into the node
+	// metadata (admin_addr) for scrapes and taps.
+	var adminLn net.Listener
+	if f.adminAddr != "" {
+		var err error
+		if adminLn, err = admin.Listen(f.adminAddr); err != nil {
+			return err
+		}
+		defer adminLn.Close()
+		f.adminBound = adminLn.Addr().String()
+	}
+	if f.workload == "" {
+		f.workload = f.service
+	}
+	var node *corev3.Node
+	if f.xdsAddr != "" || boot != nil && boot.ADSCluster != "" {
 		// dynamic_resources.ads_config names a static cluster: its first
-		// endpoint is the control plane, as Envoy's bootstrap says.
+		// endpoint is the control plane, and the bootstrap's node is
+		// used, as Envoy does.
 		var bootNode *corev3.Node
-		if boot.ADSCluster != "" && f.xdsAddr == "" {
+		if f.xdsAddr == "" {
 			addr, err := adsAddress(boot)
 			if err != nil {
 				return fmt.Errorf("%s: %w", f.config, err)
 			}
 			f.xdsAddr, bootNode = addr, boot.Node
 		}
-		boot = &bootstrap.Config{AdminAddr: boot.AdminAddr, Node: bootNode}
-		settleMemory()
-		if boot.AdminAddr != "" {
-			f.adminAddr = boot.AdminAddr
+		var err error
+		if node, err = proxyNode(f); err != nil && bootNode == nil {
+			return err
 		}
+		if bootNode != nil {
+			node = withAdminAddr(bootNode, f.adminBound)
+		}
+	}
+	accessLog, closeLog, err := openAccessLog(f.accessLog, s.out)
+	if err != nil {
+		return err
+	}
+	defer closeLog()
+	popts := proxy.Options{
+		Logger: log, Workload: f.workload, Namespace: f.namespace, Service: f.service, Role: f.role,
+		AccessLog: accessLog, TraceSampling: f.traceSampling,
+	}
+	if f.traceSampling == 0 {
+		popts.TraceSampling = -1 // none
+	}
+	if id != nil {
+		popts.Identity = id
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	if f.telemetryAddr == "" {
+		f.telemetryAddr = f.xdsAddr
+	}
+	var exp *otlpexport.Exporter
+	if f.telemetryAddr != "" {
+		cc, err := grpc.NewClient(f.telemetryAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+		if err != nil {
+			return fmt.Errorf("--telemetry-addr: %w", err)
+		}
+		defer cc.Close()
+		res := otlpexport.Resource{ServiceName: f.workload, Namespace: f.namespace, Role: f.role}
+		if node != nil {
+			res.InstanceID = node.GetId()
+		}
+		if exp, err = otlpexport.New(otlpexport.Config{Conn: cc, Token: f.token, Resource: res, Logger: log}); err != nil {
+			return err
+		}
+		popts.Telemetry = exp
+	}
+	p := proxy.New(popts)
+	if exp != nil {
+		// The exporter outlives the proxy: it sends what the last
+		// requests recorded once the proxy has drained.
+		expCtx, expCancel := context.WithCancel(context.WithoutCancel(ctx))
+		expDone := make(chan struct{})
+		go func() { exp.Run(expCtx); close(expDone) }()
+		defer func() { expCancel(); <-expDone }()
+	}
+	if boot != nil {
+		if err := p.ApplyStatic(proxy.StaticResources{Listeners: boot.Listeners, Clusters: boot.Clusters}); err != nil {
+			return fmt.Errorf("%s: %w", f.config, err)
+		}
+		boot = nil
+		settleMemory()
+	}
 	errc := make(chan error, 2)
 	running := 0
-	if f.adminAddr != "" {
+	if adminLn != nil {
 		running++
-		go func() {
-			errc <- admin.Serve(ctx, f.adminAddr, p, func(a net.Addr) {
-				log.Info("admin listening", "component", "admin", "addr", a.String())
-			})
-		}()
+		log.Info("admin listening", "component", "admin", "addr", f.adminBound)
+		go func() { errc <- admin.ServeListener(ctx, adminLn, p) }()
 	}
 	if f.xdsAddr != "" {
 		go func() {
@@ -153,13 +232,6 @@ func runProxy(ctx context.Context, s streams, f proxyFlags) error {
 			case <-ctx.Done():
 			}
 		}()
-		node, err := proxyNode(f)
-		if boot != nil && boot.Node != nil {
-			node, err = boot.Node, nil // the bootstrap's node, as Envoy
-		}
-		if err != nil {
-			return err
-		}
 		c, err := xdsclient.New(xdsclient.Config{Addr: f.xdsAddr, Node: node, Token: f.token, Logger: log}, p)
 		if err != nil {
 			return err
@@ -172,7 +244,7 @@ func runProxy(ctx context.Context, s streams, f proxyFlags) error {
 			go id.Run(ctx)
 		}
 	}
-	var err error
+	err = nil
 	select {
 	case <-ctx.Done():
 	case err = <-errc:
@@ -188,6 +260,39 @@ func runProxy(ctx context.Context, s streams, f proxyFlags) error {
 		}
 	}
 	return err
+}
+
+// withAdminAddr returns a copy of n whose metadata carries admin_addr.
+func withAdminAddr(n *corev3.Node, addr string) *corev3.Node {
+	if addr == "" {
+		return n
+	}
+	n = proto.Clone(n).(*corev3.Node)
+	if n.Metadata == nil {
+		n.Metadata = &structpb.Struct{}
+	}
+	if n.Metadata.Fields == nil {
+		n.Metadata.Fields = map[string]*structpb.Value{}
+	}
+	n.Metadata.Fields["admin_addr"] = structpb.NewStringValue(addr)
+	return n
+}
+
+// openAccessLog opens the --access-log destination: "off" (or empty) for
+// none, "stdout" for out, else a file opened for appending. The returned
+// function closes what was opened.
+func openAccessLog(dest string, out io.Writer) (io.Writer, func(), error) {
+	switch dest {
+	case "", "off":
+		return nil, func() {}, nil
+	case "stdout":
+		return out, func() {}, nil
+	}
+	f, err := os.OpenFile(dest, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+	if err != nil {
+		return nil, nil, fmt.Errorf("--access-log: %w", err)
+	}
+	return f, func() { f.Close() }, nil
 }
 
 // settleMemory runs once the first configuration is built: decoding leaves
@@ -236,6 +341,9 @@ func proxyNode(f proxyFlags) (*corev3.Node, error) {
 		if v != "" {
 			meta[k] = v
 		}
+	}
+	if f.adminBound != "" {
+		meta["admin_addr"] = f.adminBound
 	}
 	if f.inboundPort > 0 {
 		meta["instance_ip"] = f.instanceIP

@@ -8,7 +8,8 @@ import "github.com/spf13/cobra"
 // `weft proxy` and `weft version`: without the control plane, the runtime
 // and their dependencies, a sidecar maps and initialises far less code.
 
-func addControlCommands(*cobra.Command, streams)  {}
-func addResourceCommands(*cobra.Command, streams) {}
-func addUpCommands(*cobra.Command, streams)       {}
-func addSecurityCommands(*cobra.Command, streams) {}
+func addControlCommands(*cobra.Command, streams)   {}
+func addResourceCommands(*cobra.Command, streams)  {}
+func addUpCommands(*cobra.Command, streams)        {}
+func addSecurityCommands(*cobra.Command, streams)  {}
+func addTelemetryCommands(*cobra.Command, streams) {}

@@ -45,6 +45,7 @@ func NewRoot(s streams) *cobra.Command {
 	addResourceCommands(root, s)
 	addSecurityCommands(root, s)
 	addUpCommands(root, s)
+	addTelemetryCommands(root, s)
 	return root
 }
 

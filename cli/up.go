@@ -202,18 +202,38 @@ func newLogsCmd(s streams) *cobra.Command {
 	var (
 		server string
 		q      up.LogsQuery
+		hq     hubLogsQuery
 	)
 	cmd := &cobra.Command{
-		Use:   "logs WORKLOAD",
+		Use:   "logs [WORKLOAD]",
 		Short: "Print the output of a workload's instances (or of their sidecars)",
 		Long: `Print what the instances of a workload (or a gateway) wrote to stdout and
 stderr, each line prefixed with [instance]; --sidecar prints their sidecars'
 logs instead. weft up keeps the last 1000 lines per instance in memory; the
-complete logs are in <state-dir>/logs/.`,
-		Args: cobra.ExactArgs(1),
+complete logs are in <state-dir>/logs/.
+
+Against a weft control plane (not weft up), and whenever --trace or --since
+is given, the lines come from the control plane's telemetry hub: the
+applications' lines weft up ships and the proxies' access records. --trace
+ID prints every record of one trace, of any workload (WORKLOAD optional).`,
+		Args: cobra.RangeArgs(0, 1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			q.Workload = args[0]
-			if err := upClient(server).Logs(cmd.Context(), q, s.out); err != nil {
+			if len(args) == 1 {
+				q.Workload = args[0]
+			}
+			if q.Workload == "" && hq.trace == "" {
+				return fmt.Errorf("give a WORKLOAD, or --trace ID")
+			}
+			if hq.since != "" {
+				if d, err := time.ParseDuration(hq.since); err != nil || d < 0 {
+					if _, err := time.Parse(time.RFC3339, hq.since); err != nil {
+						return fmt.Errorf("--since: %q is neither a duration (15m) nor an RFC 3339 time", hq.since)
+					}
+				}
+			}
+			hq.workload, hq.namespace, hq.instance, hq.follow = q.Workload, q.Namespace, q.Instance, q.Follow
+			hq.limit = max(q.Tail, 0)
+			if err := upLogsOrHub(cmd.Context(), s, server, q, hq); err != nil {
 				return reportAPIError(s, err)
 			}
 			return nil
@@ -223,8 +243,10 @@ complete logs are in <state-dir>/logs/.`,
 	fl := cmd.Flags()
 	fl.StringVarP(&q.Namespace, "namespace", "n", "", "namespace of the workload (default: the one that has the name)")
 	fl.BoolVarP(&q.Follow, "follow", "f", false, "keep printing new lines")
-	fl.BoolVar(&q.Sidecar, "sidecar", false, "print the sidecars' logs instead of the program's")
+	fl.BoolVar(&q.Sidecar, "sidecar", false, "print the sidecars' logs instead of the program's (weft up)")
 	fl.StringVar(&q.Instance, "instance", "", "only this instance (e.g. catalog-1)")
 	fl.IntVar(&q.Tail, "tail", -1, "lines per instance to print first (-1: all kept in memory)")
+	fl.StringVar(&hq.trace, "trace", "", "only the records of this trace id (from the telemetry hub)")
+	fl.StringVar(&hq.since, "since", "", "only records since a duration ago (15m) or an RFC 3339 time (from the telemetry hub)")
 	return cmd
 }

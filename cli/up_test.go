@@ -30,7 +30,7 @@ func TestUpCommandErrors(t *testing.T) {
 		{[]string{"scale", "web=2"}, "error: cannot reach weft up at http://127.0.0.1:1"},
 		{[]string{"ps", "-o", "yaml"}, `weft: -o: want json or wide, got "yaml"`},
 		{[]string{"ps"}, "error: cannot reach weft up at http://127.0.0.1:1"},
-		{[]string{"logs"}, "weft: accepts 1 arg(s), received 0"},
+		{[]string{"logs"}, "weft: give a WORKLOAD, or --trace ID"},
 		{[]string{"logs", "web"}, "error: cannot reach weft up at http://127.0.0.1:1"},
 	}
 	for _, tc := range tests {

@@ -22,12 +22,14 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation"
 
 	"github.com/weft-mesh/weft/apis/weft/v1alpha1"
+	"github.com/weft-mesh/weft/control/alert"
 	"github.com/weft-mesh/weft/control/api"
 	"github.com/weft-mesh/weft/control/ca"
 	"github.com/weft-mesh/weft/control/jointoken"
 	"github.com/weft-mesh/weft/control/registry"
 	"github.com/weft-mesh/weft/control/resource"
 	"github.com/weft-mesh/weft/control/store"
+	"github.com/weft-mesh/weft/control/telemetry"
 	"github.com/weft-mesh/weft/control/translate"
 	"github.com/weft-mesh/weft/control/xds"
 )
@@ -49,6 +51,11 @@ type Mesh struct {
 	CA *ca.CA
 	// Source holds what the translator reads (resources, mesh settings).
 	Source *translate.Source
+	// Telemetry is the hub that receives the proxies' spans and logs,
+	// scrapes their metrics and serves /api/v1/{top,traces,logs,...}.
+	Telemetry *telemetry.Hub
+	// Alerts evaluates the AlertRules against the hub's metrics.
+	Alerts *alert.Evaluator
 
 	log *slog.Logger
 }
@@ -75,6 +82,14 @@ type MeshOptions struct {
 	// CA tunes the certificate authority (kept in <state-dir>/ca);
 	// TrustDomain above overrides CA.TrustDomain.
 	CA ca.Options
+	// TraceSampling is the share (0 to 1) of requests without a sampling
+	// decision that proxies trace; 0 leaves it to the proxies. weft
+	// control: --trace-sampling (default 0.01); weft up: 1.
+	TraceSampling float64
+	// Telemetry bounds the telemetry hub's stores (MaxSpans, MaxLogs,
+	// Retention) and tunes its scrapes; Auth, Proxies and Logger are set
+	// by MeshComponent.
+	Telemetry telemetry.Options
 }
 
 // MeshComponent returns the Component that runs the registry and the xDS
@@ -105,7 +120,10 @@ func MeshComponent(opts MeshOptions) Component {
 			mode = v1alpha1.MTLSPermissive
 		}
 		src := &translate.Source{}
-		mesh := translate.MeshConfig{TrustDomain: td, MTLSMode: mode}
+		if opts.TraceSampling < 0 || opts.TraceSampling > 1 {
+			return nil, fmt.Errorf("trace sampling %v: want a share from 0 to 1", opts.TraceSampling)
+		}
+		mesh := translate.MeshConfig{TrustDomain: td, MTLSMode: mode, TraceSampling: opts.TraceSampling}
 		var authority *ca.CA
 		var signer xds.Signer
 		if !opts.NoCA {
@@ -121,7 +139,16 @@ func MeshComponent(opts MeshOptions) Component {
 		metrics := prometheus.NewRegistry()
 		metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 		reg := registry.New(opts.Registry)
-		srv, err := xds.New(xds.Options{
+		// The hub authenticates exports and lists proxies through the xDS
+		// server, which registers the hub's receivers as it is built: srv
+		// is set before anything is served.
+		var srv *xds.Server
+		hubOpts := opts.Telemetry
+		hubOpts.Auth = telemetry.AuthFunc(func(ctx context.Context) (xds.Identity, error) { return srv.Authenticate(ctx) })
+		hubOpts.Proxies = telemetry.ProxiesFunc(func() []xds.ProxyStatus { return srv.Proxies() })
+		hubOpts.Logger = p.Logger
+		hub := telemetry.New(hubOpts)
+		srv, err = xds.New(xds.Options{
 			Translator:  src.Translator(reg),
 			Registry:    reg,
 			Auth:        xds.Tokens{Join: issuer, Static: xds.StaticTokens{token: {Subject: "operator-token"}}},
@@ -129,6 +156,7 @@ func MeshComponent(opts MeshOptions) Component {
 			Logger:      p.Logger,
 			CA:          signer,
 			TrustDomain: td,
+			Register:    hub.Register,
 		})
 		if err != nil {
 			reg.Close()
@@ -141,7 +169,10 @@ func MeshComponent(opts MeshOptions) Component {
 		}
 		p.API.Handle("GET /api/v1/proxies", srv.ProxiesHandler())
 		p.API.Handle("GET /metrics", promhttp.HandlerFor(metrics, promhttp.HandlerOpts{}))
-		m := &Mesh{Registry: reg, XDS: srv, XDSAddr: lis.Addr(), JoinToken: token, Tokens: issuer, CA: authority, Source: src, log: p.Logger.With("component", "ca")}
+		hub.RegisterAPI(p.API.Handle)
+		alerts := alert.New(alert.Options{Query: alertQuery(hub), Logger: p.Logger})
+		p.API.Handle("GET /api/v1/alerts", alerts.Handler())
+		m := &Mesh{Registry: reg, XDS: srv, XDSAddr: lis.Addr(), JoinToken: token, Tokens: issuer, CA: authority, Source: src, Telemetry: hub, Alerts: alerts, log: p.Logger.With("component", "ca")}
 		p.API.Handle("POST /api/v1/join-tokens", operatorOnly(token, joinTokensHandler(issuer)))
 		if authority != nil {
 			p.API.Handle("POST /api/v1/ca/rotate", operatorOnly(token, m.rotateHandler()))
@@ -151,9 +182,11 @@ func MeshComponent(opts MeshOptions) Component {
 		}
 		run := func(ctx context.Context) error {
 			defer reg.Close()
-			errc := make(chan error, 2)
+			errc := make(chan error, 3)
 			go func() { errc <- srv.Serve(lis) }()
-			go func() { errc <- feedTranslator(ctx, p.Store, src, srv) }()
+			go func() { errc <- feedTranslator(ctx, p.Store, src, srv, alerts.SetRules) }()
+			go alerts.Run(ctx, alertPeriod)
+			go func() { errc <- hub.Run(ctx) }()
 			if authority != nil {
 				go m.pruneBundle(ctx, time.Minute)
 			}
@@ -173,7 +206,7 @@ func MeshComponent(opts MeshOptions) Component {
 // store, and after the initial sync and every change it publishes the
 // objects and tells the xDS server (which debounces). A watcher that falls
 // behind re-lists.
-func feedTranslator(ctx context.Context, st store.Store, src *translate.Source, srv *xds.Server) error {
+func feedTranslator(ctx context.Context, st store.Store, src *translate.Source, srv *xds.Server, also func([]resource.Object)) error {
 	for {
 		ch, err := st.Watch(ctx, 0)
 		if err != nil {
@@ -190,6 +223,9 @@ func feedTranslator(ctx context.Context, st store.Store, src *translate.Source, 
 				list = append(list, o)
 			}
 			src.Set(list)
+			if also != nil {
+				also(list)
+			}
 			srv.ConfigChanged()
 		}
 		for ev := range ch {
@@ -331,5 +367,39 @@ func (m *Mesh) pruneBundle(ctx context.Context, period time.Duration) {
 				m.publishBundle()
 			}
 		}
+	}
+}
+
+// alertPeriod is how often AlertRules are evaluated (the scrape interval).
+const alertPeriod = 5 * time.Second
+
+// alertQuery reads an AlertRule's metric from the hub's history.
+func alertQuery(hub *telemetry.Hub) alert.Query {
+	return func(ns string, t v1alpha1.AlertTarget, m v1alpha1.AlertMetric, window time.Duration, now time.Time) (float64, float64, bool) {
+		q := telemetry.WindowQuery{Namespace: ns, Workload: t.Workload, Service: t.Service}
+		if t.Edge != nil {
+			q.SourceWorkload, q.Service = t.Edge.From, t.Edge.To
+		}
+		g, ok := hub.Window(q, window, now)
+		if !ok {
+			return 0, 0, false
+		}
+		var v *float64
+		switch m {
+		case v1alpha1.AlertRequestRate:
+			return g.RPS, g.Requests, true
+		case v1alpha1.AlertSuccessRate:
+			v = g.SuccessRate
+		case v1alpha1.AlertLatencyP50:
+			v = g.P50MS
+		case v1alpha1.AlertLatencyP90:
+			v = g.P90MS
+		case v1alpha1.AlertLatencyP99:
+			v = g.P99MS
+		}
+		if v == nil {
+			return 0, g.Requests, false
+		}
+		return *v, g.Requests, true
 	}
 }

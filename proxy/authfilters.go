@@ -181,6 +181,9 @@ func isGRPC(contentType string) bool { return strings.HasPrefix(contentType, "ap
 // denyHTTP answers a denied request on the net/http path.
 func (h *httpHandler) denyHTTP(w http.ResponseWriter, r *http.Request, d authDenial) {
 	h.ll.p.metrics.localReply(h.ll.name, d.reason)
+	if rec := recordOf(w); rec != nil {
+		rec.localReply(d.status, d.reason)
+	}
 	hdr := w.Header()
 	hdr.Set("X-Weft-Reason", d.reason)
 	if d.wwwAuthenticate != "" {
@@ -229,6 +232,10 @@ func (hc *h1Conn) authorizeH1(spec *hcmSpec, keep bool) (pass, cont bool) {
 // reports whether the connection may serve another request.
 func (hc *h1Conn) deny(d authDenial, grpc, keep bool) bool {
 	hc.ll.p.metrics.localReply(hc.ll.name, d.reason)
+	hc.rec.localReply(d.status, d.reason)
+	if grpc {
+		hc.rec.status, hc.rec.grpcStatus = http.StatusOK, strconv.Itoa(grpcStatusFor(d.status))
+	}
 	status, ctype, body := d.status, "text/plain", d.body
 	if grpc {
 		status, ctype, body = http.StatusOK, "application/grpc", ""

@@ -6,6 +6,9 @@ import (
 	"strings"
 	"testing"
 
+	logspb "go.opentelemetry.io/proto/otlp/logs/v1"
+	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
+
 	"github.com/weft-mesh/weft/proxy/http1"
 )
 
@@ -52,9 +55,27 @@ func rawUpstream(tb testing.TB) string {
 // connection, 1 KB response. allocs/op counts the proxy, the raw client and
 // the raw upstream (the last two allocate nothing per request).
 func BenchmarkProxyHTTP1(b *testing.B) {
+	benchProxyHTTP1(b, Options{})
+}
+
+// BenchmarkProxyHTTP1Telemetry is BenchmarkProxyHTTP1 with every record
+// consumer on: an access log (discarded), an exporter (discarding) and
+// 100 % trace sampling, so each request renders its JSON record and builds
+// its span.
+func BenchmarkProxyHTTP1Telemetry(b *testing.B) {
+	benchProxyHTTP1(b, Options{Workload: "frontend", Namespace: "shop", AccessLog: io.Discard, Telemetry: discardSink{}, TraceSampling: 1})
+}
+
+// discardSink drops what it is given.
+type discardSink struct{}
+
+func (discardSink) ExportSpan(*tracepb.Span)    {}
+func (discardSink) ExportLog(*logspb.LogRecord) {}
+
+func benchProxyHTTP1(b *testing.B, opts Options) {
 	up := rawUpstream(b)
-	_, addrs := startProxy(b, httpBootstrap(`              - match: {prefix: "/"}
-                route: {cluster: backend}`, staticCluster("backend", "", up)))
+	_, addrs := startProxyOpts(b, httpBootstrap(`              - match: {prefix: "/"}
+                route: {cluster: backend}`, staticCluster("backend", "", up)), opts)
 	c, err := net.Dial("tcp", addrs["in"])
 	if err != nil {
 		b.Fatal(err)

@@ -38,7 +38,7 @@ func dialConnect(ctx context.Context, spec *hcmSpec, table *route.Table, g *grap
 	if clu == nil {
 		return nil, nil, nil, http.StatusServiceUnavailable, reasonNoCluster
 	}
-	up, ep, err := dialCluster(ctx, clu, lb.PickInfo{})
+	up, ep, _, err := dialCluster(ctx, clu, lb.PickInfo{})
 	switch {
 	case err != nil && ep == nil:
 		return nil, nil, nil, http.StatusServiceUnavailable, reasonNoHealthy

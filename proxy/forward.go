@@ -7,6 +7,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
+	"strconv"
 	"sync"
 	"time"
 
@@ -27,6 +28,7 @@ type forwarder struct {
 	spec *hcmSpec
 	g    *graph
 	rt   *route.Route
+	rec  *reqRecord // the request's telemetry record
 }
 
 var replayBufs = sync.Pool{New: func() any { return new(bytes.Buffer) }}
@@ -35,16 +37,25 @@ func (f *forwarder) serve(w http.ResponseWriter, r *http.Request) {
 	p := f.h.ll.p
 	name := f.rt.PickCluster(rand.Uint64())
 	cl := f.g.clusters[name]
+	rec := f.rec
+	rec.route = f.rt.Name
 	if cl == nil {
 		f.h.localReply(w, http.StatusServiceUnavailable, reasonNoCluster)
 		return
 	}
+	rec.setCluster(cl)
 	if act := faultAction(f.spec, f.rt, route.HTTPHeader(r.Header), cl.Name); act.Delay > 0 || act.AbortStatus > 0 {
+		if act.Delay > 0 {
+			rec.flags |= flagDI
+		}
 		if act.Delay > 0 && !sleepCtx(r.Context(), act.Delay) {
+			rec.flags |= flagDC
 			return
 		}
 		if act.AbortStatus > 0 {
 			if act.GRPCStatus >= 0 {
+				rec.localReply(http.StatusOK, reasonFaultAbort)
+				rec.grpcStatus = strconv.Itoa(act.GRPCStatus)
 				writeGRPCAbort(w, act.GRPCStatus)
 				return
 			}
@@ -78,6 +89,8 @@ func (f *forwarder) serve(w http.ResponseWriter, r *http.Request) {
 		out.Header.Set("Upgrade", upgrade)
 	}
 	setForwardedHeaders(out.Header, r, f.spec)
+	p.tel.setHeaders(rec, out.Header)
+	rec.requestID = out.Header.Get("X-Request-Id")
 	if !f.rt.RequestHeaders.Empty() {
 		f.rt.RequestHeaders.Apply(route.HTTPHeader(out.Header))
 	}
@@ -137,8 +150,13 @@ func (f *forwarder) serve(w http.ResponseWriter, r *http.Request) {
 		}
 	}()
 	var tried [4]*cluster.Endpoint
+	timeUp := rec.rep != repDestination
+	var upStart time.Time
+	if timeUp {
+		upStart = p.tel.clock()
+	}
 	for attempt := 0; ; attempt++ {
-		ep, err := pickAvoiding(cl, info, tried[:min(attempt, len(tried))])
+		ep, idx, err := pickAvoiding(cl, info, tried[:min(attempt, len(tried))])
 		if err != nil {
 			cl.Stats.NoEndpoint.Add(1)
 			f.h.localReply(w, http.StatusServiceUnavailable, reasonNoHealthy)
@@ -147,6 +165,8 @@ func (f *forwarder) serve(w http.ResponseWriter, r *http.Request) {
 		if attempt < len(tried) {
 			tried[attempt] = ep
 		}
+		rec.attempts++
+		rec.setEndpoint(cl, idx)
 		cl.Stats.Requests.Add(1)
 		out.URL.Host = ep.Addr
 		if replay != nil {
@@ -168,6 +188,8 @@ func (f *forwarder) serve(w http.ResponseWriter, r *http.Request) {
 			if r.Context().Err() != nil {
 				ep.Finish(ticket, outlier.Result{Failure: outlier.ClientCancel})
 				p.metrics.localReply(f.h.ll.name, reasonDownstream)
+				rec.flags |= flagDC
+				rec.reason = reasonDownstream
 				return // never blame the endpoint for a client cancel
 			}
 			status, reason := classifyError(ctx, tryCtx, err)
@@ -189,8 +211,17 @@ func (f *forwarder) serve(w http.ResponseWriter, r *http.Request) {
 				}
 				continue
 			}
+			if attempts > 1 && attempt+1 >= attempts {
+				rec.flags |= flagURX
+			}
 			f.h.localReply(w, status, reason)
 			return
+		}
+		if timeUp {
+			rec.upDur, rec.hasUp = p.tel.clock().Sub(upStart), true
+		}
+		if resp.TLS != nil {
+			rec.upstreamPeer = spiffeSAN(resp.TLS.PeerCertificates)
 		}
 		ep.Finish(ticket, outlier.Result{Status: resp.StatusCode})
 		if attempt+1 < attempts && pol.RetriableStatus(resp.StatusCode) && ctx.Err() == nil && cl.AdmitRetry() == cluster.OverflowNone {
@@ -206,6 +237,9 @@ func (f *forwarder) serve(w http.ResponseWriter, r *http.Request) {
 			continue
 		}
 		cl.Stats.Responses[min(resp.StatusCode/100, 5)].Add(1)
+		if attempts > 1 && attempt+1 >= attempts && pol.RetriableStatus(resp.StatusCode) {
+			rec.flags |= flagURX
+		}
 		f.copyResponse(w, r, resp, ctx)
 		tryCancel()
 		return
@@ -213,17 +247,22 @@ func (f *forwarder) serve(w http.ResponseWriter, r *http.Request) {
 }
 
 // pickAvoiding picks an endpoint, trying a few times to avoid the ones
-// already tried by this request.
-func pickAvoiding(cl *cluster.Cluster, info lb.PickInfo, tried []*cluster.Endpoint) (*cluster.Endpoint, error) {
+// already tried by this request. It returns the endpoint's index too.
+func pickAvoiding(cl *cluster.Cluster, info lb.PickInfo, tried []*cluster.Endpoint) (*cluster.Endpoint, int, error) {
 	var ep *cluster.Endpoint
-	var err error
+	var idx int
 	for i := 0; i < 3; i++ {
-		ep, err = cl.Pick(info)
-		if err != nil || !contains(tried, ep) {
-			return ep, err
+		var err error
+		idx, err = cl.PickIndex(info)
+		if err != nil {
+			return nil, 0, err
+		}
+		ep = cl.Endpoints[idx]
+		if !contains(tried, ep) {
+			return ep, idx, nil
 		}
 	}
-	return ep, err
+	return ep, idx, nil
 }
 
 func contains(eps []*cluster.Endpoint, e *cluster.Endpoint) bool {
@@ -326,6 +365,7 @@ func (f *forwarder) copyResponse(w http.ResponseWriter, r *http.Request, resp *h
 				// Upstream reset mid-body: the status line is gone, so abort
 				// the downstream stream (HTTP/2 RST_STREAM, HTTP/1 close).
 				f.h.ll.p.metrics.localReply(f.h.ll.name, reasonReset)
+				f.rec.flags |= flagUR
 				panic(http.ErrAbortHandler)
 			}
 			break

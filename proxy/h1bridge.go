@@ -60,7 +60,14 @@ func (hc *h1Conn) bridge(spec *hcmSpec, g *graph, rt *route.Route, origin string
 	defer cancel()
 	r = r.WithContext(ctx)
 	w := &h1ResponseWriter{bw: bufio.NewWriterSize(hc.conn, 16<<10), h: make(http.Header), close: !keep, head: string(req.Method) == http.MethodHead, http10: req.Minor == 0}
-	f := forwarder{h: &httpHandler{ll: hc.ll}, spec: spec, g: g, rt: rt}
+	f := forwarder{h: &httpHandler{ll: hc.ll}, spec: spec, g: g, rt: rt, rec: &hc.rec}
+	hc.rec.rw = recWriter{ResponseWriter: w, rec: &hc.rec}
+	defer func() {
+		if hc.rec.grpcStatus == "" {
+			hc.rec.grpcStatus = grpcStatusOf(w.h)
+		}
+		hc.rec.rw = recWriter{}
+	}()
 	aborted := false
 	func() {
 		defer func() {
@@ -71,7 +78,7 @@ func (hc *h1Conn) bridge(spec *hcmSpec, g *graph, rt *route.Route, origin string
 				aborted = true
 			}
 		}()
-		f.serve(w, r)
+		f.serve(&hc.rec.rw, r)
 	}()
 	if aborted {
 		w.bw.Flush()

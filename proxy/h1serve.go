@@ -49,6 +49,7 @@ type h1Conn struct {
 	// none); both are computed once per connection.
 	peer, xfcc string
 	ah         authHeaders // the auth filters' view of the current request
+	rec        reqRecord   // telemetry of the current request
 }
 
 // tlsHandshakeTimeout bounds a downstream TLS handshake.
@@ -193,9 +194,48 @@ func (ll *liveListener) serveConn(c net.Conn) {
 // bstr views b as a string without copying; valid while b is.
 func bstr(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }
 
-// serveRequest handles the request in hc.req and reports whether the
-// connection may serve another one.
+// serveRequest handles the request in hc.req, accounts for it, and
+// reports whether the connection may serve another one.
 func (hc *h1Conn) serveRequest(spec *hcmSpec) bool {
+	t := hc.ll.p.tel
+	r := &hc.rec
+	req := &hc.req
+	t.begin(r, hc.ll.spec.Load(), hc.peer, hc.secure)
+	r.sampling = spec.sampling
+	r.method, r.authority = bstr(req.Method), bstr(req.Host)
+	r.path = pathOnly(bstr(req.OriginForm()))
+	r.protocol = "HTTP/1.1"
+	if req.Minor == 0 {
+		r.protocol = "HTTP/1.0"
+	}
+	if ct, ok := req.Get("content-type"); ok {
+		r.grpc = isGRPC(bstr(ct))
+	}
+	if r.rep == repDestination {
+		if v, ok := req.Get(sourceHeader); ok {
+			r.setSource(bstr(v))
+			req.Del(sourceHeader)
+		}
+	}
+	if cl, chunked := req.BodyFraming(); !chunked && cl > 0 {
+		r.bytesIn = cl
+	}
+	if t.wantRecord() {
+		ua, _ := req.Get("user-agent")
+		r.userAgent = bstr(ua)
+		t.startTrace(r, h1Headers{req})
+	}
+	keep := hc.handle(spec)
+	if r.requestID == "" && t.wantRecord() {
+		rid, _ := req.Get("x-request-id")
+		r.requestID = bstr(rid)
+	}
+	t.finish(r)
+	return keep
+}
+
+// handle serves the request in hc.req.
+func (hc *h1Conn) handle(spec *hcmSpec) bool {
 	req := &hc.req
 	g := hc.ll.p.graph.Load()
 	cl, chunked := req.BodyFraming()
@@ -227,16 +267,21 @@ func (hc *h1Conn) serveRequest(spec *hcmSpec) bool {
 	}
 	switch rt.Action {
 	case route.ActionDirect:
+		hc.rec.route = rt.Name
 		return hc.replyBody(rt.DirectResponse.Status, "", "text/plain", rt.DirectResponse.Body, keep)
 	case route.ActionRedirect:
+		hc.rec.route = rt.Name
 		return hc.replyBody(rt.Redirect.Code, rt.RedirectLocation(&rreq), "", "", keep)
 	}
+	hc.rec.route = rt.Name
 	clu := g.clusters[rt.PickCluster(rand.Uint64())]
 	if clu == nil {
 		return hc.reply(http.StatusServiceUnavailable, reasonNoCluster, keep)
 	}
+	hc.rec.setCluster(clu)
 	if act := faultAction(spec, rt, h1Headers{req}, clu.Name); act.Delay > 0 || act.AbortStatus > 0 {
 		if act.Delay > 0 {
+			hc.rec.flags |= flagDI
 			time.Sleep(act.Delay)
 		}
 		if act.AbortStatus > 0 {
@@ -273,6 +318,7 @@ func (hc *h1Conn) forward(spec *hcmSpec, rt *route.Route, clu *cluster.Cluster, 
 	}
 	req.RemoveHopByHop(spec.websocket)
 	hc.setForwarded(spec)
+	hc.setTelemetryHeaders()
 	if !rt.RequestHeaders.Empty() {
 		rt.RequestHeaders.Apply(h1Headers{req})
 	}
@@ -313,8 +359,14 @@ func (hc *h1Conn) forward(spec *hcmSpec, rt *route.Route, clu *cluster.Cluster, 
 			clu.ReleaseRetry()
 		}
 	}()
+	rec := &hc.rec
+	timeUp := rec.rep != repDestination
+	var upStart time.Time
+	if timeUp {
+		upStart = p.tel.clock()
+	}
 	for attempt := 0; ; attempt++ {
-		ep, err := pickAvoiding(clu, info, tried[:min(attempt, len(tried))])
+		ep, idx, err := pickAvoiding(clu, info, tried[:min(attempt, len(tried))])
 		if err != nil {
 			clu.Stats.NoEndpoint.Add(1)
 			return hc.reply(http.StatusServiceUnavailable, reasonNoHealthy, !clientClose && !hasBody || buffered && !clientClose)
@@ -322,6 +374,8 @@ func (hc *h1Conn) forward(spec *hcmSpec, rt *route.Route, clu *cluster.Cluster, 
 		if attempt < len(tried) {
 			tried[attempt] = ep
 		}
+		rec.attempts++
+		rec.setEndpoint(clu, idx)
 		clu.Stats.Requests.Add(1)
 		tryDeadline := deadline
 		if pol != nil && pol.PerTryTimeout > 0 {
@@ -350,6 +404,8 @@ func (hc *h1Conn) forward(spec *hcmSpec, rt *route.Route, clu *cluster.Cluster, 
 			}
 			if reason == reasonDownstream {
 				p.metrics.localReply(hc.ll.name, reasonDownstream)
+				rec.flags |= flagDC
+				rec.reason = reasonDownstream
 				return false
 			}
 			if reason == "stale" && stale == 0 {
@@ -374,8 +430,15 @@ func (hc *h1Conn) forward(spec *hcmSpec, rt *route.Route, clu *cluster.Cluster, 
 				time.Sleep(backoff(pol, attempt))
 				continue
 			}
+			if attempts > 1 && attempt+1 >= attempts {
+				rec.flags |= flagURX
+			}
 			return hc.reply(status, reason, buffered && !clientClose)
 		}
+		if timeUp {
+			rec.upDur, rec.hasUp = p.tel.clock().Sub(upStart), true
+		}
+		rec.upstreamPeer = uc.peer
 		resp := &hc.resp
 		ep.Finish(ticket, outlier.Result{Status: resp.Status})
 		if attempt+1 < attempts && pol.RetriableStatus(resp.Status) && (deadline.IsZero() || time.Now().Before(deadline)) &&
@@ -393,6 +456,9 @@ func (hc *h1Conn) forward(spec *hcmSpec, rt *route.Route, clu *cluster.Cluster, 
 			continue
 		}
 		clu.Stats.Responses[min(resp.Status/100, 5)].Add(1)
+		if attempts > 1 && attempt+1 >= attempts && pol.RetriableStatus(resp.Status) {
+			rec.flags |= flagURX
+		}
 		return hc.relay(uc, rt, clientClose)
 	}
 }
@@ -473,6 +539,13 @@ func (hc *h1Conn) exchange(p *Proxy, ep *cluster.Endpoint, clu *cluster.Cluster,
 // its pool when it can be reused.
 func (hc *h1Conn) relay(uc *upConn, rt *route.Route, clientClose bool) bool {
 	resp := &hc.resp
+	rec := &hc.rec
+	rec.status = resp.Status
+	if rec.grpc {
+		if v, ok := resp.Get("grpc-status"); ok {
+			rec.grpcStatus = string(v)
+		}
+	}
 	if resp.Status == http.StatusSwitchingProtocols {
 		return hc.tunnel(uc)
 	}
@@ -490,18 +563,27 @@ func (hc *h1Conn) relay(uc *upConn, rt *route.Route, clientClose bool) bool {
 	upOK := !resp.Close && !reof
 	if b, ok := uc.rd.TakeBufferedBody(rl, rch, reof); ok {
 		hc.wbuf = append(hc.wbuf, b...)
+		rec.bytesOut = int64(len(b))
 		if _, err := hc.conn.Write(hc.wbuf); err != nil {
 			keepClient = false
+			rec.flags |= flagDC
 		}
 	} else if _, err := hc.conn.Write(hc.wbuf); err != nil {
 		keepClient, upOK = false, false
-	} else if _, err := uc.rd.CopyBody(hc.conn, rl, rch, reof); err != nil && !(reof && errors.Is(err, io.EOF)) {
+		rec.flags |= flagDC
+	} else if n, err := uc.rd.CopyBody(hc.conn, rl, rch, reof); err != nil && !(reof && errors.Is(err, io.EOF)) {
 		// Either side failed mid-body: the client cannot be told with a
 		// status any more, so the connection is closed.
+		rec.bytesOut = n
 		if !errors.Is(err, http1.ErrBodyWrite) {
 			hc.ll.p.metrics.localReply(hc.ll.name, reasonReset)
+			rec.flags |= flagUR
+		} else {
+			rec.flags |= flagDC
 		}
 		keepClient, upOK = false, false
+	} else {
+		rec.bytesOut = n
 	}
 	if upOK {
 		uc.conn.SetDeadline(time.Time{})
@@ -616,6 +698,8 @@ func (hc *h1Conn) overflow(ov cluster.Overflow, keep bool) bool {
 // reply writes a local reply with the reason in x-weft-reason.
 func (hc *h1Conn) reply(status int, reason string, keep bool) bool {
 	hc.ll.p.metrics.localReply(hc.ll.name, reason)
+	hc.rec.localReply(status, reason)
+	hc.rec.bytesOut = int64(len(reason) + 1)
 	b := hc.wbuf[:0]
 	b = append(b, "HTTP/1.1 "...)
 	b = strconv.AppendInt(b, int64(status), 10)
@@ -649,6 +733,7 @@ func (hc *h1Conn) reply(status int, reason string, keep bool) bool {
 
 // replyBody writes a configured response (direct response or redirect).
 func (hc *h1Conn) replyBody(status int, location, contentType, body string, keep bool) bool {
+	hc.rec.status = status
 	b := hc.wbuf[:0]
 	b = append(b, "HTTP/1.1 "...)
 	b = strconv.AppendInt(b, int64(status), 10)
@@ -672,6 +757,7 @@ func (hc *h1Conn) replyBody(status int, location, contentType, body string, keep
 // the body, and writes the local reply; it reports whether the connection
 // stays open.
 func (hc *h1Conn) finishReply(b []byte, body string, keep bool) bool {
+	hc.rec.bytesOut = int64(len(body))
 	b = append(b, "content-length: "...)
 	b = strconv.AppendInt(b, int64(len(body)), 10)
 	if !keep {

@@ -23,6 +23,7 @@ type upConn struct {
 	pool   *h1Pool
 	reused bool
 	idleAt time.Time
+	peer   string // SPIFFE ID of the endpoint's certificate; "" plaintext
 }
 
 // h1Pool keeps idle keep-alive connections to one endpoint address. Safe for
@@ -80,7 +81,12 @@ func (hp *h1Pool) get(ctx context.Context, clu *cluster.Cluster, now time.Time) 
 		clu.ReleaseConnection()
 		return nil, err
 	}
-	return &upConn{conn: c, rd: http1.NewReader(c, 0), pool: hp, owner: clu}, nil
+	uc := &upConn{conn: c, rd: http1.NewReader(c, 0), pool: hp, owner: clu}
+	if tc, ok := c.(*tls.Conn); ok {
+		cs := tc.ConnectionState()
+		uc.peer = spiffeSAN(cs.PeerCertificates)
+	}
+	return uc, nil
 }
 
 // dialTLS connects to addr within timeout and, with tc, completes a TLS

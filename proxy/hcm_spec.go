@@ -47,6 +47,9 @@ type hcmSpec struct {
 	// rbac holds the envoy.filters.http.rbac filters in chain order
 	// (DENY then ALLOW as the control plane emits them); nil: none.
 	rbac *authz.Chain
+	// sampling is tracing.random_sampling as a ratio (0-1); -1: unset
+	// (the proxy's Options.TraceSampling applies).
+	sampling float64
 }
 
 func decodeHCM(h *hcmv3.HttpConnectionManager) (*hcmSpec, error) {
@@ -60,6 +63,16 @@ func decodeHCM(h *hcmv3.HttpConnectionManager) (*hcmSpec, error) {
 		headersTimeout:    0,
 		idleTimeout:       time.Hour,
 		maxHeaderBytes:    60 << 10,
+		sampling:          -1,
+	}
+	if tr := h.GetTracing(); tr != nil {
+		if rs := tr.GetRandomSampling(); rs != nil {
+			v := rs.GetValue()
+			if v < 0 || v > 100 || v != v {
+				return nil, fmt.Errorf("tracing.random_sampling.value: must be 0-100, got %v", v)
+			}
+			s.sampling = v / 100
+		}
 	}
 	switch s.codec {
 	case hcmv3.HttpConnectionManager_AUTO, hcmv3.HttpConnectionManager_HTTP1, hcmv3.HttpConnectionManager_HTTP2:

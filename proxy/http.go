@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/textproto"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/weft-mesh/weft/proxy/cluster"
@@ -90,6 +91,9 @@ func (h *httpHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.TLS != nil && ls.tls != nil {
 		peer = downstreamPeer(ls.tls.Config, r.TLS)
 	}
+	rec := h.begin(ls, spec, w, r, peer)
+	w = &rec.rw
+	defer h.finish(rec, r)
 	sanitizeXFCC(r.Header, xfccFor(ls, peer))
 	if spec.jwt != nil || spec.rbac != nil {
 		path := ""
@@ -120,6 +124,7 @@ func (h *httpHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.localReply(w, http.StatusNotFound, reasonNoRoute)
 		return
 	}
+	rec.route = rt.Name
 	switch rt.Action {
 	case route.ActionDirect:
 		if !rt.ResponseHeaders.Empty() {
@@ -134,13 +139,58 @@ func (h *httpHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(rt.Redirect.Code)
 		return
 	}
-	f := forwarder{h: h, spec: spec, g: g, rt: rt}
+	f := forwarder{h: h, spec: spec, g: g, rt: rt, rec: rec}
 	f.serve(w, r)
+}
+
+// recPool holds the records of the net/http path.
+var recPool = sync.Pool{New: func() any { return new(reqRecord) }}
+
+// begin starts the record of a net/http request; its recWriter wraps the
+// response writer.
+func (h *httpHandler) begin(ls *listenerSpec, spec *hcmSpec, w http.ResponseWriter, r *http.Request, peer string) *reqRecord {
+	t := h.ll.p.tel
+	rec := recPool.Get().(*reqRecord)
+	t.begin(rec, ls, peer, r.TLS != nil)
+	rec.rw = recWriter{ResponseWriter: w, rec: rec}
+	rec.sampling = spec.sampling
+	rec.method, rec.authority, rec.path, rec.protocol = r.Method, r.Host, r.URL.Path, r.Proto
+	rec.grpc = isGRPC(r.Header.Get("Content-Type"))
+	if rec.rep == repDestination {
+		if v := r.Header.Get(sourceHeader); v != "" {
+			rec.setSource(v)
+		}
+		r.Header.Del(sourceHeader)
+	}
+	if r.ContentLength > 0 {
+		rec.bytesIn = r.ContentLength
+	}
+	if t.wantRecord() {
+		rec.userAgent = r.UserAgent()
+		t.startTrace(rec, route.HTTPHeader(r.Header))
+	}
+	return rec
+}
+
+// finish accounts for the request of rec and recycles rec.
+func (h *httpHandler) finish(rec *reqRecord, r *http.Request) {
+	if rec.grpcStatus == "" {
+		rec.grpcStatus = grpcStatusOf(rec.rw.Header())
+	}
+	if rec.requestID == "" {
+		rec.requestID = r.Header.Get("X-Request-Id")
+	}
+	h.ll.p.tel.finish(rec)
+	*rec = reqRecord{}
+	recPool.Put(rec)
 }
 
 // localReply answers a request the proxy handles itself.
 func (h *httpHandler) localReply(w http.ResponseWriter, status int, reason string) {
 	h.ll.p.metrics.localReply(h.ll.name, reason)
+	if rec := recordOf(w); rec != nil {
+		rec.localReply(status, reason)
+	}
 	w.Header().Set("Content-Type", "text/plain")
 	w.Header().Set("X-Weft-Reason", reason)
 	w.WriteHeader(status)

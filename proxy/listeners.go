@@ -28,6 +28,8 @@ type liveListener struct {
 	conns   map[net.Conn]struct{}
 	idle    map[net.Conn]*atomic.Int32 // fast-path connections: 0 idle, 1 busy, 2 closing
 	closed  atomic.Bool
+	// open counts downstream connections (weft_downstream_connections_active).
+	open atomic.Int64
 }
 
 // reconcileListeners binds, rebinds, updates and closes listeners to match
@@ -74,6 +76,17 @@ func (p *Proxy) reconcileListeners(want map[string]*listenerSpec) error {
 		}
 		if o.spec.http != nil && o.spec.http.codec != hcmv3.HttpConnectionManager_HTTP2 {
 			ll.h2conns = newConnQueue(o.ln.Addr())
+		}
+		if ll.srv != nil && ll.h2conns == nil {
+			// net/http accepts itself: count its connections.
+			ll.srv.ConnState = func(_ net.Conn, s http.ConnState) {
+				switch s {
+				case http.StateNew:
+					ll.open.Add(1)
+				case http.StateClosed, http.StateHijacked:
+					ll.open.Add(-1)
+				}
+			}
 		}
 		p.live[o.spec.name] = ll
 		p.wg.Add(1)
@@ -126,8 +139,10 @@ func (ll *liveListener) acceptLoop(handle func(net.Conn)) {
 		ll.conns[c] = struct{}{}
 		ll.mu.Unlock()
 		ll.active.Add(1)
+		ll.open.Add(1)
 		go func() {
 			defer ll.active.Done()
+			defer ll.open.Add(-1)
 			defer func() {
 				ll.mu.Lock()
 				delete(ll.conns, c)

@@ -208,5 +208,19 @@ func (p *Proxy) WritePrometheus(w io.Writer) error {
 		fmt.Fprintf(w, "weft_tcp_bytes_total{cluster=%q,direction=\"sent\"} %d\n", n, m.tcp[n][0].Load())
 		fmt.Fprintf(w, "weft_tcp_bytes_total{cluster=%q,direction=\"received\"} %d\n", n, m.tcp[n][1].Load())
 	}
+	p.tel.writeGolden(w)
+	p.mu.Lock()
+	open := make(map[string]int64, len(p.live))
+	for name, ll := range p.live {
+		open[name] = ll.open.Load()
+	}
+	p.mu.Unlock()
+	fmt.Fprintf(w, "# TYPE weft_downstream_connections_active gauge\n")
+	for _, n := range sortedNames(open) {
+		fmt.Fprintf(w, "weft_downstream_connections_active{listener=%q} %d\n", n, open[n])
+	}
+	if pw, ok := p.opts.Telemetry.(interface{ WritePrometheus(io.Writer) error }); ok {
+		return pw.WritePrometheus(w)
+	}
 	return nil
 }

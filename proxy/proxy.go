@@ -11,6 +11,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"maps"
 	"net"
@@ -53,6 +54,27 @@ type Options struct {
 	Identity CertificateSource
 	// IdentitySecret names that secret; default "default" (as Istio).
 	IdentitySecret string
+
+	// Workload, Namespace and Service are the proxy's own instance, as
+	// telemetry labels it (the source on outbound listeners, the
+	// destination on inbound ones; Service is the service name without
+	// namespace). Empty: "unknown".
+	Workload, Namespace, Service string
+	// Role is "sidecar" (default) or "gateway": a gateway's inbound
+	// listeners report as reporter="gateway".
+	Role string
+	// AccessLog receives one JSON access record per line
+	// (docs/observability.md); nil: no access log. Writes are serialised.
+	AccessLog io.Writer
+	// Telemetry receives spans and access records as OTLP messages
+	// (proxy/otlpexport); nil: no spans are made and trace headers pass
+	// through unchanged.
+	Telemetry TelemetrySink
+	// TraceSampling is the ratio (0-1) of requests without a sampling
+	// decision that are traced, unless the listener's
+	// tracing.random_sampling says otherwise; 0 means
+	// DefaultTraceSampling (0.01), negative means none.
+	TraceSampling float64
 }
 
 // Proxy is the data plane. Its methods are safe for concurrent use; updates
@@ -86,6 +108,7 @@ type Proxy struct {
 	ready   chan struct{}
 	readyMu sync.Once
 	metrics *metrics
+	tel     *telemetry
 }
 
 // resources are the accepted, decoded resources of each type.
@@ -141,6 +164,7 @@ func New(opts Options) *Proxy {
 	p.opts = opts
 	p.secrets = &secretStore{own: opts.Identity, ownName: opts.IdentitySecret}
 	p.metrics = newMetrics()
+	p.tel = newTelemetry(opts)
 	p.h1, p.h2 = newTransports()
 	p.mirrors = make(chan struct{}, mirrorSlots)
 	p.graph.Store(&graph{routes: map[string]*route.Table{}, clusters: map[string]*cluster.Cluster{}})

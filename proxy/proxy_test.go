@@ -24,11 +24,17 @@ import (
 // address of each listener.
 func startProxy(t testing.TB, doc string) (*Proxy, map[string]string) {
 	t.Helper()
+	return startProxyOpts(t, doc, Options{})
+}
+
+// startProxyOpts is startProxy with options.
+func startProxyOpts(t testing.TB, doc string, opts Options) (*Proxy, map[string]string) {
+	t.Helper()
 	cfg, err := bootstrap.Parse([]byte(doc))
 	if err != nil {
 		t.Fatalf("parse bootstrap: %v", err)
 	}
-	p := New(Options{})
+	p := New(opts)
 	if err := p.ApplyStatic(StaticResources{Listeners: cfg.Listeners, Clusters: cfg.Clusters}); err != nil {
 		t.Fatalf("apply: %v", err)
 	}

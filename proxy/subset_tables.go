@@ -91,6 +91,10 @@ var supported = subset.NewTable(
 		{Name: "upgrade_configs", Note: "websocket and CONNECT"},
 		{Name: "normalize_path", Note: "accepted, no effect yet"},
 		{Name: "merge_slashes", Note: "accepted, no effect yet"},
+		{Name: "tracing", Note: "random_sampling only (percent of requests without a sampling decision that are traced; default: the proxy's --trace-sampling)"},
+	}},
+	subset.Message{Type: "envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager.Tracing", Fields: []subset.Field{
+		{Name: "random_sampling"},
 	}},
 	subset.Message{Type: "envoy.extensions.filters.network.http_connection_manager.v3.Rds", Fields: []subset.Field{
 		{Name: "route_config_name"}, {Name: "config_source", Note: "ADS or empty"},
@@ -187,7 +191,7 @@ var supported = subset.NewTable(
 	}},
 	subset.Message{Type: "envoy.config.core.v3.Locality", Fields: []subset.Field{{Name: "region"}, {Name: "zone"}, {Name: "sub_zone"}}},
 	subset.Message{Type: "envoy.config.endpoint.v3.LbEndpoint", Fields: []subset.Field{
-		{Name: "endpoint"}, {Name: "health_status", Note: "UNKNOWN, HEALTHY, DEGRADED count as healthy"}, {Name: "load_balancing_weight"}, {Name: "metadata", Note: "accepted, no effect"},
+		{Name: "endpoint"}, {Name: "health_status", Note: "UNKNOWN, HEALTHY, DEGRADED count as healthy"}, {Name: "load_balancing_weight"}, {Name: "metadata", Note: "filter_metadata[\"weft\"] workload, namespace, service_account: the destination labels of metrics, access records and spans"},
 	}},
 	subset.Message{Type: "envoy.config.endpoint.v3.Endpoint", Fields: []subset.Field{{Name: "address"}, {Name: "hostname", Note: "accepted, no effect"}}},
 )

@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"io"
 	"math/rand/v2"
@@ -33,48 +34,78 @@ func (ll *liveListener) handleTCP(c net.Conn) {
 		peer = downstreamPeer(ls.tls.Config, &cs)
 		c = tc
 	}
+	tel := ll.p.tel
+	rec := new(reqRecord)
+	tel.begin(rec, ls, peer, secure)
+	rec.tcp = true
+	defer tel.finish(rec)
 	if spec.rbac != nil && !ll.authorizeConn(spec.rbac, c, peer) {
+		rec.localReply(0, reasonRBACDenied)
 		return
 	}
 	g := ll.p.graph.Load()
 	name := spec.pick(rand.Uint64())
 	cl := g.clusters[name]
 	if cl == nil {
-		ll.p.metrics.localReply(ll.name, "no_cluster")
+		ll.p.metrics.localReply(ll.name, reasonNoCluster)
+		rec.localReply(0, reasonNoCluster)
 		return
 	}
+	rec.setCluster(cl)
 	if ov := cl.AdmitConnection(); ov != cluster.OverflowNone {
 		ll.p.metrics.localReply(ll.name, reasonOverflow)
+		rec.localReply(0, reasonOverflow)
 		return
 	}
 	defer cl.ReleaseConnection()
-	up, ep, err := dialCluster(context.Background(), cl, lb.PickInfo{})
+	rec.attempts = 1
+	up, ep, idx, err := dialCluster(context.Background(), cl, lb.PickInfo{})
+	if idx >= 0 {
+		rec.setEndpoint(cl, idx)
+	}
 	if err != nil {
 		ll.p.log.Debug("tcp upstream failed", "listener", ll.name, "cluster", name, "err", err)
+		if ep == nil {
+			rec.localReply(0, reasonNoHealthy)
+		} else {
+			rec.localReply(0, reasonConnectFail)
+		}
 		return
 	}
 	defer up.Close()
+	if tc, ok := up.(*tls.Conn); ok {
+		cs := tc.ConnectionState()
+		rec.upstreamPeer = spiffeSAN(cs.PeerCertificates)
+	}
+	edge := tel.tcpEdge(rec)
+	edge.opened.Add(1)
 	t := ep.Load.Start()
 	in, out := splice(c, up, spec.idle)
 	ep.Finish(t, outlier.Result{})
 	ll.p.metrics.tcpBytes(name, in, out)
+	rec.bytesIn, rec.bytesOut = in, out
+	edge.closed.Add(1)
+	edge.received.Add(uint64(in))
+	edge.sent.Add(uint64(out))
 }
 
 // dialCluster picks an endpoint of cl and connects to it within the
-// cluster's connect timeout.
-func dialCluster(ctx context.Context, cl *cluster.Cluster, info lb.PickInfo) (net.Conn, *cluster.Endpoint, error) {
+// cluster's connect timeout. It returns the endpoint's index in cl (-1
+// when none was picked).
+func dialCluster(ctx context.Context, cl *cluster.Cluster, info lb.PickInfo) (net.Conn, *cluster.Endpoint, int, error) {
 	cl.Stats.Requests.Add(1)
-	ep, err := cl.Pick(info)
+	idx, err := cl.PickIndex(info)
 	if err != nil {
 		cl.Stats.NoEndpoint.Add(1)
-		return nil, nil, err
+		return nil, nil, -1, err
 	}
+	ep := cl.Endpoints[idx]
 	up, err := dialTLS(ctx, ep.Addr, cl.ConnectTimeout, cl.TLS)
 	if err != nil {
 		cl.Stats.ConnectFail.Add(1)
-		return nil, ep, err
+		return nil, ep, idx, err
 	}
-	return up, ep, nil
+	return up, ep, idx, nil
 }
 
 var copyBufs = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}

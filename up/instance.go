@@ -124,7 +124,7 @@ func (in *instance) run() {
 		}
 		if u.App != nil && st.app == nil && st.appTimer == nil &&
 			(u.Proxy == nil || st.proxyReady || now.Sub(created) >= o.ProxyWait) {
-			p, err := startProcess(in.appCommand(u), in.appLog)
+			p, err := in.startApp(u)
 			if err != nil {
 				st.appBackoff = in.nextBackoff(st.appBackoff, 0)
 				st.appTimer = clk.NewTimer(st.appBackoff)
@@ -357,4 +357,19 @@ func (in *instance) event(format string, args ...any) {
 		return
 	}
 	in.s.opts.OnEvent(Event{Time: in.s.opts.Clock.Now(), Instance: in.id, Message: fmt.Sprintf(format, args...)})
+}
+
+// startApp starts the instance's program. With SupervisorOptions.OnAppLine
+// its stdout and stderr are split into lines separately, each line going
+// to the log sink whole and to the hook with its stream.
+func (in *instance) startApp(u *Unit) (*process, error) {
+	hook := in.s.opts.OnAppLine
+	if hook == nil {
+		return startProcess(in.appCommand(u), in.appLog)
+	}
+	now := in.s.opts.Clock.Now
+	stream := func(name string) *streamLines {
+		return &streamLines{sink: in.appLog, emit: func(line string) { hook(in.id, name, line, now()) }}
+	}
+	return startProcessStreams(in.appCommand(u), stream("stdout"), stream("stderr"))
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"sync"
 	"time"
@@ -212,4 +213,63 @@ func (s *LogSink) Close() error {
 		err = s.file.Close()
 	}
 	return errors.Join(err, s.fileErr)
+}
+
+// streamLines splits one output stream of a program into lines: each
+// complete line is written whole to sink (so that the lines of stdout and
+// stderr, copied by two goroutines, never mix in it) and passed to emit. A
+// partial last line is kept until its newline, or until Flush. It is safe
+// for concurrent use.
+type streamLines struct {
+	sink io.Writer
+	emit func(line string)
+
+	mu      sync.Mutex
+	partial []byte
+}
+
+// Write never fails: the sink does not.
+func (w *streamLines) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	data := p
+	for len(data) > 0 {
+		i := bytes.IndexByte(data, '\n')
+		if i < 0 {
+			w.partial = append(w.partial, data...)
+			for len(w.partial) >= maxLineBytes {
+				w.line(w.partial[:maxLineBytes])
+				w.partial = append(w.partial[:0], w.partial[maxLineBytes:]...)
+			}
+			break
+		}
+		line := data[:i]
+		if len(w.partial) > 0 {
+			line = append(w.partial, line...)
+			w.partial = w.partial[:0]
+		}
+		for len(line) > maxLineBytes {
+			w.line(line[:maxLineBytes])
+			line = line[maxLineBytes:]
+		}
+		w.line(line)
+		data = data[i+1:]
+	}
+	return len(p), nil
+}
+
+// line passes one line on. Caller holds w.mu.
+func (w *streamLines) line(b []byte) {
+	w.sink.Write(append(b[:len(b):len(b)], '\n'))
+	w.emit(string(bytes.TrimSuffix(b, []byte("\r"))))
+}
+
+// Flush passes on a partial last line.
+func (w *streamLines) Flush() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if len(w.partial) > 0 {
+		w.line(w.partial)
+		w.partial = nil
+	}
 }

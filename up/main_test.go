@@ -20,6 +20,8 @@ import (
 //	        an existing file; /exit exits with status 3; / names the instance
 //	crash:  prints a line and exits with status 2, unless $UP_TEST_SERVE_IF
 //	        names an existing file (then it serves)
+//	talk:   prints a line to stdout, one to stderr, a partial one to
+//	        stdout, and exits
 //	hang:   ignores SIGTERM, starts a grandchild (mode sleep), prints its pid
 //	proxy:  serves GET /ready on --admin-addr, like `weft proxy`
 const modeEnv = "UP_TEST_MODE"
@@ -71,6 +73,11 @@ func fakeProgram(mode string) {
 		fmt.Fprintln(os.Stderr, "proxy args", strings.Join(os.Args[1:], " "))
 		fmt.Fprintln(os.Stderr, http.ListenAndServe(admin, mux))
 		os.Exit(1)
+	case "talk":
+		fmt.Println("hello trace_id=4bf92f3577b34da6a3ce929d0e0e4736")
+		fmt.Fprintln(os.Stderr, "oops")
+		fmt.Print("no newline")
+		os.Exit(0)
 	case "hang":
 		signal.Ignore(syscall.SIGTERM)
 		self, _ := os.Executable()

@@ -36,11 +36,21 @@ type process struct {
 
 // startProcess starts c with stdout and stderr written to out.
 func startProcess(c Command, out io.Writer) (*process, error) {
+	return startProcessStreams(c, out, out)
+}
+
+// flusher is an output writer that holds a partial last line; Flush is
+// called once the process has exited and its output is copied.
+type flusher interface{ Flush() }
+
+// startProcessStreams starts c with stdout and stderr written to their own
+// writers (one pipe when they are the same writer).
+func startProcessStreams(c Command, stdout, stderr io.Writer) (*process, error) {
 	cmd := exec.Command(c.Path, c.Args...)
 	cmd.Dir = c.Dir
 	cmd.Env = append(os.Environ(), c.Env...)
 	cmd.Stdin = nil
-	cmd.Stdout, cmd.Stderr = out, out
+	cmd.Stdout, cmd.Stderr = stdout, stderr
 	cmd.SysProcAttr = sysProcAttr()
 	// A grandchild that keeps the output pipe open must not keep Wait
 	// from returning once the process itself has exited.
@@ -51,6 +61,11 @@ func startProcess(c Command, out io.Writer) (*process, error) {
 	p := &process{cmd: cmd, pid: cmd.Process.Pid, done: make(chan struct{})}
 	go func() {
 		p.err = cmd.Wait()
+		for _, w := range []io.Writer{stdout, stderr} {
+			if f, ok := w.(flusher); ok {
+				f.Flush()
+			}
+		}
 		close(p.done)
 	}()
 	return p, nil

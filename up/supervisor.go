@@ -176,6 +176,12 @@ type SupervisorOptions struct {
 	// OnEvent, if set, is called on the instance's goroutine for starts,
 	// exits and readiness changes (it must return quickly).
 	OnEvent func(Event)
+	// OnAppLine, if set, receives every line an instance's program writes
+	// (without its newline; lines longer than 16 KiB are split) with its
+	// stream, "stdout" or "stderr", and the time it was written. It is
+	// called on the goroutine copying that stream, in order, and must not
+	// block.
+	OnAppLine func(id Instance, stream, line string, at time.Time)
 	// Logger; default slog.Default().
 	Logger *slog.Logger
 }

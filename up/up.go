@@ -36,6 +36,7 @@ import (
 	"github.com/weft-mesh/weft/control/registry"
 	"github.com/weft-mesh/weft/control/resource"
 	"github.com/weft-mesh/weft/control/store"
+	"github.com/weft-mesh/weft/control/telemetry"
 )
 
 // ReadyLine is printed, alone on its line, once everything runs.
@@ -182,8 +183,9 @@ func Run(ctx context.Context, opts Options) error {
 	}
 	err = control.Run(ctx, cfg,
 		// weft up runs every hop over mTLS unless a PeerAuthentication
-		// says otherwise.
-		control.MeshComponent(control.MeshOptions{MTLSMode: v1alpha1.MTLSStrict, Started: func(m *control.Mesh) { rt.mesh = m }}),
+		// says otherwise,
+		// and traces every request.
+		control.MeshComponent(control.MeshOptions{MTLSMode: v1alpha1.MTLSStrict, TraceSampling: 1, Started: func(m *control.Mesh) { rt.mesh = m }}),
 		rt.component)
 	if err != nil && strings.Contains(err.Error(), "in use by another process") {
 		return fmt.Errorf("%w: is `weft control` running on it? Stop it or use another --state-dir", err)
@@ -256,6 +258,9 @@ func (rt *Runtime) component(p *control.Plane) (func(context.Context) error, err
 	so.LogDir = filepath.Join(rt.env.stateDir, "logs")
 	so.OnReadiness = rt.setReadiness
 	so.OnEvent = func(e Event) { rt.out.printf("weft: %s/%s %s\n", e.Instance.Namespace, e.Instance.Name, e.Message) }
+	if so.OnAppLine == nil && rt.mesh.Telemetry != nil {
+		so.OnAppLine = appLogShipper(rt.mesh.Telemetry)
+	}
 	if so.Logger == nil {
 		so.Logger = rt.opts.Logger
 	}
@@ -566,3 +571,15 @@ func (rt *Runtime) Supervisor() *Supervisor { return rt.sup }
 
 // APIAddr returns the address the API listens on.
 func (rt *Runtime) APIAddr() net.Addr { return rt.plane.APIAddr }
+
+// appLogShipper returns the supervisor hook that ships each line an
+// application writes to the control plane's telemetry hub (in process),
+// as an application log record with its trace id when it carries one.
+func appLogShipper(hub *telemetry.Hub) func(id Instance, stream, line string, at time.Time) {
+	return func(id Instance, stream, line string, at time.Time) {
+		hub.AddLogs([]telemetry.LogRecord{{
+			Time: at, Kind: telemetry.LogApp, Body: line, TraceID: telemetry.ExtractTraceID(line),
+			Namespace: id.Namespace, Workload: id.Unit, Instance: id.Name, Stream: stream,
+		}})
+	}
+}

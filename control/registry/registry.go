@@ -98,6 +98,9 @@ type Instance struct {
 	Locality Locality
 	// Identity is the instance's service account.
 	Identity string
+	// Workload is the name of the workload the instance belongs to (the
+	// sidecar's node metadata); empty for static instances.
+	Workload string
 	// Unready marks an instance that must not receive traffic; the zero
 	// value is ready.
 	Unready bool
@@ -191,6 +194,7 @@ type attrsKey struct {
 	locality Locality
 	identity string
 	protocol string
+	workload string
 }
 
 // attrs are the attributes most instances of a workload share. Interned and
@@ -231,6 +235,7 @@ func (rec *record) instance() Instance {
 		Labels:   a.labels,
 		Locality: a.key.locality,
 		Identity: a.key.identity,
+		Workload: a.key.workload,
 		Unready:  rec.unready,
 		Weight:   rec.weight,
 		Source:   rec.owner.source,
@@ -498,7 +503,7 @@ func (o *owner) unlink(rec *record) {
 
 // intern returns the shared attribute set of in with one more reference.
 func (r *Registry) intern(in Instance) *attrs {
-	key := attrsKey{labels: labelsKey(in.Labels), locality: in.Locality, identity: in.Identity, protocol: in.Protocol}
+	key := attrsKey{labels: labelsKey(in.Labels), locality: in.Locality, identity: in.Identity, protocol: in.Protocol, workload: in.Workload}
 	if a := r.attrs[key]; a != nil {
 		a.refs++
 		return a

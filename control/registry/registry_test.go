@@ -476,3 +476,30 @@ func FuzzParseLocality(f *testing.F) {
 		}
 	})
 }
+
+// TestWorkloadAttribute checks that the workload travels with the instance
+// and that a change of workload alone is a change.
+func TestWorkloadAttribute(t *testing.T) {
+	r := New(Options{})
+	defer r.Close()
+	in := inst("shop/catalog", "10.0.0.1:80")
+	in.Workload = "catalog-v1"
+	if err := r.OpenSession("catalog-v1-0.shop", []Instance{in}); err != nil {
+		t.Fatal(err)
+	}
+	got := r.Endpoints(key("shop/catalog"))
+	if len(got) != 1 || got[0].Workload != "catalog-v1" || got[0].Source != "session/catalog-v1-0.shop" {
+		t.Fatalf("endpoints %+v, want one of workload catalog-v1 from the session", got)
+	}
+	rev := r.Revision()
+	in.Workload = "catalog-v2"
+	if err := r.OpenSession("catalog-v1-0.shop", []Instance{in}); err != nil {
+		t.Fatal(err)
+	}
+	if r.Revision() == rev {
+		t.Fatal("changing the workload published nothing")
+	}
+	if got := r.Endpoints(key("shop/catalog")); got[0].Workload != "catalog-v2" {
+		t.Fatalf("workload %q, want catalog-v2", got[0].Workload)
+	}
+}

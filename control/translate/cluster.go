@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	xdstypev3 "github.com/cncf/xds/go/xds/type/v3"
@@ -207,6 +208,7 @@ func (t *translator) loadAssignment(cluster string, ins []registry.Instance) *en
 		if in.Weight > 0 {
 			ep.LoadBalancingWeight = wrapperspb.UInt32(in.Weight)
 		}
+		ep.Metadata = endpointMetadata(in)
 		byLoc[in.Locality] = append(byLoc[in.Locality], ep)
 	}
 	locs := make([]registry.Locality, 0, len(byLoc))
@@ -224,6 +226,25 @@ func (t *translator) loadAssignment(cluster string, ins []registry.Instance) *en
 		cla.Endpoints = append(cla.Endpoints, lle)
 	}
 	return cla
+}
+
+// EndpointMetadataKey is the filter_metadata key under which every
+// LbEndpoint of a sidecar's instance carries the instance's workload,
+// namespace and service account (docs/observability.md): the source
+// sidecar labels its metrics, access logs and spans with them.
+const EndpointMetadataKey = "weft"
+
+// endpointMetadata is the "weft" filter metadata of a sidecar's instance;
+// nil for instances that no session registered (static entries).
+func endpointMetadata(in registry.Instance) *corev3.Metadata {
+	if !strings.HasPrefix(in.Source, "session/") {
+		return nil
+	}
+	return &corev3.Metadata{FilterMetadata: map[string]*structpb.Struct{EndpointMetadataKey: {Fields: map[string]*structpb.Value{
+		"workload":        structpb.NewStringValue(in.Workload),
+		"namespace":       structpb.NewStringValue(in.Service.Namespace),
+		"service_account": structpb.NewStringValue(in.Identity),
+	}}}}
 }
 
 // localityPriority is locality-aware failover, as Istio's: endpoints in the

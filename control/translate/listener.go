@@ -14,6 +14,7 @@ import (
 	routerv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/router/v3"
 	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
 	tcpv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/tcp_proxy/v3"
+	typev3 "github.com/envoyproxy/go-control-plane/envoy/type/v3"
 	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
 
 	"github.com/weft-mesh/weft/apis/weft/v1alpha1"
@@ -59,7 +60,7 @@ func (t *translator) sidecar() {
 				}},
 			})
 			t.inboundListener(name, p.InstanceAddr.Addr().String(), port,
-				[]*listenerv3.Filter{hcmWith(name, rc, false, t.inboundHTTPFilters(uint32(port)))})
+				[]*listenerv3.Filter{t.hcmWith(name, rc, false, t.inboundHTTPFilters(uint32(port)))})
 		} else {
 			filters := append(t.inboundNetworkFilters(uint32(port)), tcpProxy(name, []tcpTarget{{cluster: cluster}}))
 			t.inboundListener(name, p.InstanceAddr.Addr().String(), port, filters)
@@ -107,7 +108,7 @@ func (t *translator) upstream(up v1alpha1.Upstream) {
 		}},
 	}
 	t.routes = append(t.routes, rc)
-	t.listener(name, "127.0.0.1", uint16(up.Port), corev3.TrafficDirection_OUTBOUND, hcm(name, rc.Name, usesFault(rc)))
+	t.listener(name, "127.0.0.1", uint16(up.Port), corev3.TrafficDirection_OUTBOUND, t.hcm(name, rc.Name, usesFault(rc)))
 }
 
 // tcpTarget is one weighted cluster of a tcp_proxy.
@@ -175,7 +176,7 @@ func (t *translator) httpProxy() {
 		}
 	}
 	t.routes = append(t.routes, rc)
-	t.listener(HTTPProxyName, "127.0.0.1", t.in.Proxy.HTTPProxyPort, corev3.TrafficDirection_OUTBOUND, hcm(HTTPProxyName, HTTPProxyName, usesFault(rc)))
+	t.listener(HTTPProxyName, "127.0.0.1", t.in.Proxy.HTTPProxyPort, corev3.TrafficDirection_OUTBOUND, t.hcm(HTTPProxyName, HTTPProxyName, usesFault(rc)))
 }
 
 // gateway builds a gateway proxy's configuration from the Gateway named by
@@ -219,7 +220,7 @@ func (t *translator) gateway() {
 		case gwv1.HTTPProtocolType:
 			rc := t.gatewayRoutes(name, par, ls)
 			t.routes = append(t.routes, rc)
-			t.listener(name, bind, uint16(port), corev3.TrafficDirection_INBOUND, hcmWith(name, name, usesFault(rc), t.inboundHTTPFilters(uint32(port))))
+			t.listener(name, bind, uint16(port), corev3.TrafficDirection_INBOUND, t.hcmWith(name, name, usesFault(rc), t.inboundHTTPFilters(uint32(port))))
 		case gwv1.TCPProtocolType:
 			var targets []tcpTarget
 			for _, o := range t.in.Resources.tcpRoutes {
@@ -351,12 +352,13 @@ func (t *translator) listener(name, ip string, port uint16, dir corev3.TrafficDi
 // hcm is an HTTP connection manager reading its routes over ADS. With
 // fault, the fault filter (empty: routes configure it) precedes the router,
 // as Envoy requires for typed_per_filter_config to take effect.
-func hcm(statPrefix, routeConfig string, fault bool) *listenerv3.Filter {
-	return hcmWith(statPrefix, routeConfig, fault, nil)
+func (t *translator) hcm(statPrefix, routeConfig string, fault bool) *listenerv3.Filter {
+	return t.hcmWith(statPrefix, routeConfig, fault, nil)
 }
 
-// hcmWith is hcm with the auth filters (JWT, RBAC) first.
-func hcmWith(statPrefix, routeConfig string, fault bool, auth []*hcmv3.HttpFilter) *listenerv3.Filter {
+// hcmWith is hcm with the auth filters (JWT, RBAC) first. Every HTTP
+// connection manager carries the mesh's trace sampling ratio.
+func (t *translator) hcmWith(statPrefix, routeConfig string, fault bool, auth []*hcmv3.HttpFilter) *listenerv3.Filter {
 	filters := slices.Clone(auth)
 	if fault {
 		filters = append(filters, &hcmv3.HttpFilter{
@@ -376,8 +378,19 @@ func hcmWith(statPrefix, routeConfig string, fault bool, auth []*hcmv3.HttpFilte
 			ConfigSource:    adsSource(),
 		}},
 		HttpFilters: filters,
+		Tracing:     t.tracing(),
 	}
 	return &listenerv3.Filter{Name: hcmFilterName, ConfigType: &listenerv3.Filter_TypedConfig{TypedConfig: mustAny(m)}}
+}
+
+// tracing is the HCM tracing of the mesh's TraceSampling; nil when it is
+// 0 (unset) or out of range.
+func (t *translator) tracing() *hcmv3.HttpConnectionManager_Tracing {
+	r := t.in.Mesh.TraceSampling
+	if !(r > 0 && r <= 1) {
+		return nil
+	}
+	return &hcmv3.HttpConnectionManager_Tracing{RandomSampling: &typev3.Percent{Value: r * 100}}
 }
 
 func tcpProxy(statPrefix string, targets []tcpTarget) *listenerv3.Filter {

@@ -55,6 +55,11 @@ type MeshConfig struct {
 	// SDS secret ROOTCA. Empty: the mesh has no CA and every hop is
 	// plaintext.
 	TrustBundle []byte
+	// TraceSampling is the share of requests without a sampling decision
+	// that proxies trace, 0 to 1 (HCM tracing.random_sampling, in
+	// percent). 0 leaves tracing unset: the proxy's own default applies.
+	// weft up: 1; weft control: --trace-sampling, default 0.01.
+	TraceSampling float64
 }
 
 // trustDomain returns the mesh trust domain with its default.

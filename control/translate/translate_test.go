@@ -46,11 +46,13 @@ type goldenCase struct {
 		// (session id), with Identity as its service account.
 		Session  string `json:"session"`
 		Identity string `json:"identity"`
+		Workload string `json:"workload"`
 	} `json:"registry"`
 	// Mesh holds the mesh settings; a trustBundle turns mTLS on.
 	Mesh struct {
-		MTLSMode    string `json:"mtlsMode"`
-		TrustBundle string `json:"trustBundle"`
+		MTLSMode      string  `json:"mtlsMode"`
+		TrustBundle   string  `json:"trustBundle"`
+		TraceSampling float64 `json:"traceSampling"`
 	} `json:"mesh"`
 	// Resources is a multi-document YAML file, or the name of one in
 	// testdata (resources: "@shop.yaml").
@@ -86,7 +88,7 @@ func loadCase(t testing.TB, path string) Input {
 		}
 		in := registry.Instance{
 			Service: registry.ServiceKey{Namespace: ns, Name: name}, Addr: netip.MustParseAddrPort(r.Addr),
-			Labels: r.Labels, Locality: loc, Unready: r.Unready, Weight: r.Weight, Identity: r.Identity,
+			Labels: r.Labels, Locality: loc, Unready: r.Unready, Weight: r.Weight, Identity: r.Identity, Workload: r.Workload,
 		}
 		if r.Session != "" {
 			if err := reg.OpenSession(r.Session, []registry.Instance{in}); err != nil {
@@ -113,7 +115,7 @@ func loadCase(t testing.TB, path string) Input {
 	if _, err := resource.Validate(context.Background(), objs, nil); err != nil {
 		t.Fatalf("resources do not validate: %v", err)
 	}
-	mesh := MeshConfig{MTLSMode: v1alpha1.MTLSMode(c.Mesh.MTLSMode), TrustBundle: []byte(c.Mesh.TrustBundle)}
+	mesh := MeshConfig{MTLSMode: v1alpha1.MTLSMode(c.Mesh.MTLSMode), TrustBundle: []byte(c.Mesh.TrustBundle), TraceSampling: c.Mesh.TraceSampling}
 	return Input{Proxy: proxy, Resources: Index(objs), Registry: reg, Mesh: mesh}
 }
 

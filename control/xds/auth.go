@@ -8,7 +8,9 @@ import (
 	"strings"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
 
 	"github.com/weft-mesh/weft/control/jointoken"
 )
@@ -51,6 +53,22 @@ func (st StaticTokens) Authenticate(_ context.Context, token string, _ *corev3.N
 		return Identity{}, errors.New("unknown token")
 	}
 	return found, nil
+}
+
+// Authenticate checks the bearer token of a gRPC call on the xDS port
+// ("authorization: Bearer <token>" metadata) with the server's
+// Authenticator, for services added with Options.Register. The error is a
+// gRPC status with code Unauthenticated. It is safe for concurrent use.
+func (s *Server) Authenticate(ctx context.Context) (Identity, error) {
+	token, err := bearerToken(ctx)
+	if err != nil {
+		return Identity{}, status.Error(codes.Unauthenticated, err.Error())
+	}
+	id, err := s.auth.Authenticate(ctx, token, nil)
+	if err != nil {
+		return Identity{}, status.Errorf(codes.Unauthenticated, "authenticate: %v", err)
+	}
+	return id, nil
 }
 
 // bearerToken returns the token of the "authorization: Bearer <token>" gRPC

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"math"
+	"net"
 	"net/netip"
 	"slices"
 	"strconv"
@@ -28,6 +29,7 @@ const (
 	MetaLabels         = "labels"
 	MetaLocality       = "locality"
 	MetaRole           = "role"
+	MetaAdminAddr      = "admin_addr" // host:port of the proxy's admin listener (metrics, tap)
 )
 
 // Role is what a proxy does.
@@ -73,6 +75,9 @@ type ProxyInfo struct {
 	Labels map[string]string
 	// Locality of the instance.
 	Locality registry.Locality
+	// AdminAddr is the host:port of the proxy's admin listener
+	// (/stats/prometheus, /tap); empty when the node does not say.
+	AdminAddr string
 }
 
 // OwnInstance returns the sidecar's own instance for the registry; ok is
@@ -88,6 +93,7 @@ func (p ProxyInfo) OwnInstance() (registry.Instance, bool) {
 		Labels:   p.Labels,
 		Locality: p.Locality,
 		Identity: p.ServiceAccount,
+		Workload: p.Workload,
 	}, true
 }
 
@@ -139,6 +145,7 @@ func ParseNode(node *corev3.Node) (ProxyInfo, error) {
 	str(MetaRole, &role)
 	str(MetaInstanceIP, &ip)
 	str(MetaLocality, &locality)
+	str(MetaAdminAddr, &p.AdminAddr)
 	var instancePort uint16
 	port(MetaInstancePort, &instancePort)
 	port(MetaAppPort, &p.AppPort)
@@ -174,6 +181,12 @@ func ParseNode(node *corev3.Node) (ProxyInfo, error) {
 		p.InstanceAddr = netip.AddrPortFrom(addr, instancePort)
 		if p.Role == RoleSidecar && p.Service == "" {
 			return ProxyInfo{}, fmt.Errorf("node %q: node.cluster (the service name) is required with %s", p.NodeID, MetaInstanceIP)
+		}
+	}
+	if p.AdminAddr != "" {
+		host, port, serr := net.SplitHostPort(p.AdminAddr)
+		if n, perr := strconv.ParseUint(port, 10, 16); serr != nil || host == "" || perr != nil || n == 0 {
+			return ProxyInfo{}, fmt.Errorf("node %q: metadata %s: %q is not host:port", p.NodeID, MetaAdminAddr, p.AdminAddr)
 		}
 	}
 	if v, ok := fields[MetaLabels]; ok {

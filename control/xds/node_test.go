@@ -1,10 +1,13 @@
 package xds
 
 import (
+	"context"
 	"net/netip"
 	"testing"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/structpb"
 
@@ -24,7 +27,7 @@ func TestParseNode(t *testing.T) {
 		"namespace": "shop", "service_account": "catalog", "workload": "catalog",
 		"instance_ip": "10.0.0.7", "instance_port": 15006.0, "app_port": "8080", "http_proxy_port": 15001.0,
 		"protocol": "http", "labels": map[string]any{"version": "v2", "app": "catalog"},
-		"locality": "eu/eu-1a", "role": "sidecar",
+		"locality": "eu/eu-1a", "role": "sidecar", "admin_addr": "127.0.0.1:15000",
 	}
 	tests := []struct {
 		name    string
@@ -39,6 +42,7 @@ func TestParseNode(t *testing.T) {
 				NodeID: "catalog-0.shop", Service: "catalog", Namespace: "shop", ServiceAccount: "catalog", Workload: "catalog",
 				Role: RoleSidecar, InstanceAddr: netip.MustParseAddrPort("10.0.0.7:15006"), AppPort: 8080, HTTPProxyPort: 15001,
 				Protocol: "http", Labels: map[string]string{"version": "v2", "app": "catalog"}, Locality: registry.Locality{Region: "eu", Zone: "eu-1a"},
+				AdminAddr: "127.0.0.1:15000",
 			},
 		},
 		{
@@ -59,6 +63,9 @@ func TestParseNode(t *testing.T) {
 		{name: "labels not a struct", node: node("a", "x", map[string]any{"namespace": "n", "labels": "v=1"}), wantErr: `node "a": metadata labels: want a struct of strings, got a string`},
 		{name: "label not a string", node: node("a", "x", map[string]any{"namespace": "n", "labels": map[string]any{"v": 1.0}}), wantErr: `node "a": metadata labels.v: want a string, got a number`},
 		{name: "bad locality", node: node("a", "x", map[string]any{"namespace": "n", "locality": "a/b/c/d"}), wantErr: `node "a": metadata locality: locality "a/b/c/d": want region/zone/subzone, got 4 parts`},
+		{name: "admin addr without port", node: node("a", "x", map[string]any{"namespace": "n", "admin_addr": "127.0.0.1"}), wantErr: `node "a": metadata admin_addr: "127.0.0.1" is not host:port`},
+		{name: "admin addr port zero", node: node("a", "x", map[string]any{"namespace": "n", "admin_addr": "127.0.0.1:0"}), wantErr: `node "a": metadata admin_addr: "127.0.0.1:0" is not host:port`},
+		{name: "admin addr not a string", node: node("a", "x", map[string]any{"namespace": "n", "admin_addr": 15000.0}), wantErr: `node "a": metadata admin_addr: want a string, got a number`},
 		{name: "instance without service", node: node("a", "", map[string]any{"namespace": "n", "instance_ip": "10.0.0.1", "instance_port": 1.0}), wantErr: `node "a": node.cluster (the service name) is required with instance_ip`},
 	}
 	for _, tt := range tests {
@@ -76,7 +83,7 @@ func TestParseNode(t *testing.T) {
 			if got.NodeID != tt.want.NodeID || got.Service != tt.want.Service || got.Namespace != tt.want.Namespace ||
 				got.ServiceAccount != tt.want.ServiceAccount || got.Workload != tt.want.Workload || got.Role != tt.want.Role ||
 				got.InstanceAddr != tt.want.InstanceAddr || got.AppPort != tt.want.AppPort || got.HTTPProxyPort != tt.want.HTTPProxyPort ||
-				got.Protocol != tt.want.Protocol || got.Locality != tt.want.Locality || len(got.Labels) != len(tt.want.Labels) {
+				got.Protocol != tt.want.Protocol || got.Locality != tt.want.Locality || got.AdminAddr != tt.want.AdminAddr || len(got.Labels) != len(tt.want.Labels) {
 				t.Fatalf("got  %+v\nwant %+v", got, tt.want)
 			}
 			for k, v := range tt.want.Labels {
@@ -89,12 +96,12 @@ func TestParseNode(t *testing.T) {
 }
 
 func TestOwnInstance(t *testing.T) {
-	p, err := ParseNode(node("catalog-0.shop", "catalog", map[string]any{"namespace": "shop", "instance_ip": "10.0.0.7", "instance_port": 15006.0, "service_account": "cat"}))
+	p, err := ParseNode(node("catalog-0.shop", "catalog", map[string]any{"namespace": "shop", "instance_ip": "10.0.0.7", "instance_port": 15006.0, "service_account": "cat", "workload": "catalog-v1"}))
 	if err != nil {
 		t.Fatal(err)
 	}
 	in, ok := p.OwnInstance()
-	if !ok || in.Service != (registry.ServiceKey{Namespace: "shop", Name: "catalog"}) || in.Addr.String() != "10.0.0.7:15006" || in.Identity != "cat" {
+	if !ok || in.Service != (registry.ServiceKey{Namespace: "shop", Name: "catalog"}) || in.Addr.String() != "10.0.0.7:15006" || in.Identity != "cat" || in.Workload != "catalog-v1" {
 		t.Fatalf("OwnInstance() = %+v, %v", in, ok)
 	}
 	gw, _ := ParseNode(node("gw", "gw", map[string]any{"namespace": "edge", "role": "gateway", "instance_ip": "10.0.0.8", "instance_port": 8080.0}))
@@ -133,4 +140,49 @@ func FuzzParseNode(f *testing.F) {
 			}
 		}
 	})
+}
+
+func TestServerAuthenticate(t *testing.T) {
+	reg := registry.New(registry.Options{})
+	defer reg.Close()
+	registered := false
+	s, err := New(Options{
+		Translator: func(ProxyInfo) (Resources, error) { return Resources{}, nil },
+		Registry:   reg,
+		Auth:       StaticTokens{"good": {Subject: "team", Namespace: "shop"}},
+		Register:   func(grpc.ServiceRegistrar) { registered = true },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Stop()
+	if !registered {
+		t.Fatal("Options.Register was not called")
+	}
+	tests := []struct {
+		name    string
+		md      metadata.MD
+		want    Identity
+		wantErr string
+	}{
+		{"valid", metadata.Pairs("authorization", "Bearer good"), Identity{Subject: "team", Namespace: "shop"}, ""},
+		{"missing", nil, Identity{}, "rpc error: code = Unauthenticated desc = missing authorization metadata"},
+		{"unknown", metadata.Pairs("authorization", "Bearer bad"), Identity{}, "rpc error: code = Unauthenticated desc = authenticate: unknown token"},
+		{"not bearer", metadata.Pairs("authorization", "Basic good"), Identity{}, `rpc error: code = Unauthenticated desc = authorization metadata: want "Bearer <token>"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx := metadata.NewIncomingContext(context.Background(), tt.md)
+			got, err := s.Authenticate(ctx)
+			if tt.wantErr != "" {
+				if err == nil || err.Error() != tt.wantErr {
+					t.Fatalf("error = %v, want %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil || got != tt.want {
+				t.Fatalf("Authenticate = %+v, %v; want %+v", got, err, tt.want)
+			}
+		})
+	}
 }

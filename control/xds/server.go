@@ -60,6 +60,10 @@ type Options struct {
 	// TrustDomain of the identities the CA certifies; default
 	// "cluster.local".
 	TrustDomain string
+	// Register, if set, is called once by New with the gRPC server, to add
+	// other services on the xDS port (the telemetry hub's OTLP receivers).
+	// Such services authenticate their calls with Server.Authenticate.
+	Register func(grpc.ServiceRegistrar)
 }
 
 // Server is the ADS server. Its methods are safe for concurrent use.
@@ -185,6 +189,9 @@ func New(opts Options) (*Server, error) {
 	discoveryv3.RegisterAggregatedDiscoveryServiceServer(s.grpc, serverv3.NewServer(s.ctx, s.cache, callbacks{s}))
 	if s.ca != nil {
 		s.registerCertService(s.grpc)
+	}
+	if opts.Register != nil {
+		opts.Register(s.grpc)
 	}
 	s.stopWatch = s.reg.WatchAll(registry.ListenerFunc(func(ev registry.Event) {
 		c := change{all: ev.Resync}

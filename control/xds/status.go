@@ -18,6 +18,9 @@ type ProxyStatus struct {
 	Role      Role   `json:"role"`
 	// Address is the sidecar's instance address, if it declared one.
 	Address string `json:"address,omitempty"`
+	// AdminAddr is the host:port of the proxy's admin listener (node
+	// metadata admin_addr), if it declared one.
+	AdminAddr string `json:"adminAddr,omitempty"`
 	// Subject names the token the proxy authenticated with.
 	Subject string `json:"subject,omitempty"`
 	// Protocol is "delta" or "sotw" (of the most recent stream).
@@ -85,6 +88,7 @@ func (p *proxy) status() ProxyStatus {
 		Workload:       p.info.Workload,
 		Service:        p.info.Service,
 		Role:           p.info.Role,
+		AdminAddr:      p.info.AdminAddr,
 		Subject:        p.identity.Subject,
 		Protocol:       p.protocol,
 		Streams:        p.streams,

@@ -25,9 +25,20 @@ type Source interface {
 	WriteConfigDump(w io.Writer) error
 }
 
+// Tapper is implemented by sources that can stream access records
+// (GET /tap). Tap returns the records (one JSON object each, without a
+// newline) of requests whose path starts with pathPrefix until ctx is
+// done; the channel is not closed.
+type Tapper interface {
+	Tap(ctx context.Context, pathPrefix string) <-chan []byte
+}
+
 // Handler returns the admin HTTP handler.
 func Handler(src Source) http.Handler {
 	mux := http.NewServeMux()
+	if t, ok := src.(Tapper); ok {
+		mux.HandleFunc("GET /tap", func(w http.ResponseWriter, r *http.Request) { serveTap(w, r, t) })
+	}
 	mux.HandleFunc("GET /ready", func(w http.ResponseWriter, _ *http.Request) {
 		if !src.Ready() {
 			http.Error(w, "NOT READY", http.StatusServiceUnavailable)
@@ -55,30 +66,94 @@ func Handler(src Source) http.Handler {
 	mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
 	mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, _ *http.Request) {
-		io.WriteString(w, "weft proxy admin: /ready /stats/prometheus /config_dump /debug/pprof/\n")
+		io.WriteString(w, "weft proxy admin: /ready /stats/prometheus /config_dump /tap?path=<prefix> /debug/pprof/\n")
 	})
 	return mux
+}
+
+// serveTap streams the access records of matching requests as NDJSON
+// while the client stays connected: GET /tap?path=<prefix> (default "/",
+// every request).
+func serveTap(w http.ResponseWriter, r *http.Request, t Tapper) {
+	prefix := r.URL.Query().Get("path")
+	if prefix == "" {
+		prefix = "/"
+	}
+	ctx := r.Context()
+	ch := t.Tap(ctx, prefix)
+	rc := http.NewResponseController(w)
+	w.Header().Set("Content-Type", "application/x-ndjson")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusOK)
+	if err := rc.Flush(); err != nil {
+		return
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case rec := <-ch:
+			if _, err := w.Write(append(rec, '\n')); err != nil {
+				return
+			}
+			// Write what else is queued before flushing once.
+			for more := true; more; {
+				select {
+				case rec := <-ch:
+					if _, err := w.Write(append(rec, '\n')); err != nil {
+						return
+					}
+				default:
+					more = false
+				}
+			}
+			if err := rc.Flush(); err != nil {
+				return
+			}
+		}
+	}
 }
 
 // Serve runs the admin listener on addr until ctx is done. The address must
 // be a loopback address: the admin API exposes configuration and is never
 // meant to be reachable from the network.
 func Serve(ctx context.Context, addr string, src Source, started func(net.Addr)) error {
-	host, _, err := net.SplitHostPort(addr)
+	ln, err := Listen(addr)
 	if err != nil {
-		return fmt.Errorf("admin address %q: %w", addr, err)
-	}
-	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
-		return fmt.Errorf("admin address %q: must be a loopback address", addr)
-	}
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return fmt.Errorf("admin: %w", err)
+		return err
 	}
 	if started != nil {
 		started(ln.Addr())
 	}
-	srv := &http.Server{Handler: Handler(src), ReadHeaderTimeout: 10 * time.Second}
+	return ServeListener(ctx, ln, src)
+}
+
+// Listen binds the admin address (loopback only), so that its bound
+// address is known before serving (it goes into the xDS node metadata as
+// admin_addr).
+func Listen(addr string) (net.Listener, error) {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil, fmt.Errorf("admin address %q: %w", addr, err)
+	}
+	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+		return nil, fmt.Errorf("admin address %q: must be a loopback address", addr)
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("admin: %w", err)
+	}
+	return ln, nil
+}
+
+// ServeListener serves the admin API on ln until ctx is done; streams
+// (/tap) end with ctx. It closes ln.
+func ServeListener(ctx context.Context, ln net.Listener, src Source) error {
+	srv := &http.Server{
+		Handler:           Handler(src),
+		ReadHeaderTimeout: 10 * time.Second,
+		BaseContext:       func(net.Listener) context.Context { return ctx },
+	}
 	go func() {
 		<-ctx.Done()
 		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)

@@ -211,6 +211,30 @@ type member struct {
 	locality string
 	locW     uint32
 	healthy  bool
+	meta     EndpointMeta
+}
+
+// EndpointMeta is who an endpoint is: the weft control plane sends it in
+// LbEndpoint.metadata.filter_metadata["weft"] (docs/observability.md).
+// Empty strings mean unknown (statically registered instances).
+type EndpointMeta struct {
+	Workload, Namespace, ServiceAccount string
+}
+
+// MetadataKey is the filter_metadata key of EndpointMeta.
+const MetadataKey = "weft"
+
+func decodeEndpointMeta(e *endpointv3.LbEndpoint) EndpointMeta {
+	st := e.GetMetadata().GetFilterMetadata()[MetadataKey]
+	if st == nil {
+		return EndpointMeta{}
+	}
+	f := st.GetFields()
+	return EndpointMeta{
+		Workload:       f["workload"].GetStringValue(),
+		Namespace:      f["namespace"].GetStringValue(),
+		ServiceAccount: f["service_account"].GetStringValue(),
+	}
 }
 
 // DecodeAssignment validates a ClusterLoadAssignment (EDS) without binding it.
@@ -259,6 +283,7 @@ func decodeMembers(cla *endpointv3.ClusterLoadAssignment) ([]member, error) {
 				locality: locality,
 				locW:     le.GetLoadBalancingWeight().GetValue(),
 				healthy:  hs == corev3.HealthStatus_UNKNOWN || hs == corev3.HealthStatus_HEALTHY || hs == corev3.HealthStatus_DEGRADED,
+				meta:     decodeEndpointMeta(e),
 			})
 		}
 	}
@@ -273,6 +298,10 @@ func decodeMembers(cla *endpointv3.ClusterLoadAssignment) ([]member, error) {
 type Cluster struct {
 	*Spec
 	Endpoints []*Endpoint
+	// Meta holds what the assignment says about each endpoint (parallel
+	// to Endpoints): the same address may be another instance in another
+	// cluster, so it is kept here rather than on the pooled Endpoint.
+	Meta []EndpointMeta
 	// Members are the endpoints as the assignment gave them (EDS health);
 	// the picker additionally marks ejected and unhealthy ones unhealthy.
 	Members  []lb.Member
@@ -321,9 +350,11 @@ func Build(spec *Spec, cla *endpointv3.ClusterLoadAssignment, pool *Pool, stats 
 	c := &Cluster{Spec: spec, pool: pool, Stats: stats}
 	c.Endpoints = make([]*Endpoint, len(ms))
 	c.Members = make([]lb.Member, len(ms))
+	c.Meta = make([]EndpointMeta, len(ms))
 	for i, m := range ms {
 		ep := pool.acquire(m.addr)
 		c.Endpoints[i] = ep
+		c.Meta[i] = m.meta
 		c.Members[i] = lb.Member{
 			Load: ep.Load, Weight: m.weight, Priority: m.priority,
 			Locality: m.locality, LocalityWeight: m.locW, Healthy: m.healthy, Key: m.addr,
@@ -440,4 +471,9 @@ func (c *Cluster) Pick(info lb.PickInfo) (*Endpoint, error) {
 		return nil, err
 	}
 	return c.Endpoints[i], nil
+}
+
+// PickIndex is Pick returning the endpoint's index in Endpoints (and Meta).
+func (c *Cluster) PickIndex(info lb.PickInfo) (int, error) {
+	return c.picker.Load().Pick(info)
 }

@@ -1,0 +1,259 @@
+package otlpexport
+
+import (
+	"context"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	logscol "go.opentelemetry.io/proto/otlp/collector/logs/v1"
+	tracecol "go.opentelemetry.io/proto/otlp/collector/trace/v1"
+	logspb "go.opentelemetry.io/proto/otlp/logs/v1"
+	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+)
+
+// collector is a real OTLP gRPC server: it records every export and can
+// fail the first calls.
+type collector struct {
+	tracecol.UnimplementedTraceServiceServer
+	mu       sync.Mutex
+	failures int // calls left to fail
+	calls    int
+	auth     []string
+	spans    chan *tracecol.ExportTraceServiceRequest
+	logs     chan *logscol.ExportLogsServiceRequest
+}
+
+func (c *collector) admit(ctx context.Context) error {
+	md, _ := metadata.FromIncomingContext(ctx)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.calls++
+	c.auth = append(c.auth, strings.Join(md.Get("authorization"), ","))
+	if c.failures > 0 {
+		c.failures--
+		return status.Error(codes.Unavailable, "collector busy")
+	}
+	return nil
+}
+
+func (c *collector) Export(ctx context.Context, r *tracecol.ExportTraceServiceRequest) (*tracecol.ExportTraceServiceResponse, error) {
+	if err := c.admit(ctx); err != nil {
+		return nil, err
+	}
+	c.spans <- r
+	return &tracecol.ExportTraceServiceResponse{}, nil
+}
+
+// logsServer adapts collector to LogsServiceServer (both services name
+// their method Export).
+type logsServer struct {
+	logscol.UnimplementedLogsServiceServer
+	c *collector
+}
+
+func (l logsServer) Export(ctx context.Context, r *logscol.ExportLogsServiceRequest) (*logscol.ExportLogsServiceResponse, error) {
+	if err := l.c.admit(ctx); err != nil {
+		return nil, err
+	}
+	l.c.logs <- r
+	return &logscol.ExportLogsServiceResponse{}, nil
+}
+
+func startCollector(t *testing.T, failures int) (*collector, *grpc.ClientConn) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &collector{failures: failures, spans: make(chan *tracecol.ExportTraceServiceRequest, 16), logs: make(chan *logscol.ExportLogsServiceRequest, 16)}
+	srv := grpc.NewServer()
+	tracecol.RegisterTraceServiceServer(srv, c)
+	logscol.RegisterLogsServiceServer(srv, logsServer{c: c})
+	go srv.Serve(ln)
+	t.Cleanup(srv.Stop)
+	cc, err := grpc.NewClient(ln.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cc.Close() })
+	return c, cc
+}
+
+// run starts the exporter and returns a function that stops it and waits
+// for Run to return.
+func run(t *testing.T, e *Exporter) func() {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { e.Run(ctx); close(done) }()
+	stop := func() { cancel(); <-done }
+	t.Cleanup(stop)
+	return stop
+}
+
+func newExporter(t *testing.T, cc *grpc.ClientConn, cfg Config) (*Exporter, chan time.Time) {
+	t.Helper()
+	tick := make(chan time.Time)
+	cfg.Conn = cc
+	cfg.Ticker = func(time.Duration) (<-chan time.Time, func()) { return tick, func() {} }
+	e, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e, tick
+}
+
+func span(name string) *tracepb.Span { return &tracepb.Span{Name: name} }
+
+func TestBatchesBySizeAndTick(t *testing.T) {
+	c, cc := startCollector(t, 0)
+	e, tick := newExporter(t, cc, Config{Token: "tok", BatchSize: 3, Resource: Resource{ServiceName: "frontend", Namespace: "shop", InstanceID: "frontend-1.shop", Role: "sidecar"}})
+	stop := run(t, e)
+	for i := range 7 {
+		e.ExportSpan(span(string(rune('a' + i))))
+	}
+	for _, want := range []string{"abc", "def"} {
+		r := <-c.spans
+		if got := names(r); got != want {
+			t.Fatalf("batch = %q, want %q", got, want)
+		}
+	}
+	tick <- time.Now()
+	r := <-c.spans
+	if got := names(r); got != "g" {
+		t.Fatalf("batch after tick = %q, want g", got)
+	}
+	var attrs []string
+	for _, kv := range r.GetResourceSpans()[0].GetResource().GetAttributes() {
+		attrs = append(attrs, kv.GetKey()+"="+kv.GetValue().GetStringValue())
+	}
+	if got, want := strings.Join(attrs, " "), "service.name=frontend service.namespace=shop service.instance.id=frontend-1.shop weft.role=sidecar"; got != want {
+		t.Errorf("resource = %q, want %q", got, want)
+	}
+	stop() // every send has settled
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, a := range c.auth {
+		if a != "Bearer tok" {
+			t.Errorf("authorization = %q, want Bearer tok", a)
+		}
+	}
+	if e.Sent(Traces) != 7 || e.Dropped(Traces) != 0 {
+		t.Errorf("sent %d dropped %d, want 7 and 0", e.Sent(Traces), e.Dropped(Traces))
+	}
+}
+
+func names(r *tracecol.ExportTraceServiceRequest) string {
+	var b strings.Builder
+	for _, s := range r.GetResourceSpans()[0].GetScopeSpans()[0].GetSpans() {
+		b.WriteString(s.GetName())
+	}
+	return b.String()
+}
+
+func TestLogsExported(t *testing.T) {
+	c, cc := startCollector(t, 0)
+	e, tick := newExporter(t, cc, Config{})
+	run(t, e)
+	e.ExportLog(&logspb.LogRecord{SeverityText: "INFO"})
+	tick <- time.Now()
+	r := <-c.logs
+	if n := len(r.GetResourceLogs()[0].GetScopeLogs()[0].GetLogRecords()); n != 1 {
+		t.Fatalf("log records = %d, want 1", n)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.auth[0] != "" {
+		t.Errorf("authorization without a token = %q, want none", c.auth[0])
+	}
+}
+
+// The queue is bounded: beyond it records are dropped at once, never
+// waited for.
+func TestQueueOverflowDrops(t *testing.T) {
+	_, cc := startCollector(t, 0)
+	e, _ := newExporter(t, cc, Config{QueueSize: 2})
+	// Run is not started: nothing drains the queue.
+	for range 5 {
+		e.ExportSpan(span("x"))
+		e.ExportLog(&logspb.LogRecord{})
+	}
+	if e.Dropped(Traces) != 3 || e.Dropped(Logs) != 3 {
+		t.Fatalf("dropped traces %d logs %d, want 3 and 3", e.Dropped(Traces), e.Dropped(Logs))
+	}
+	var b strings.Builder
+	e.WritePrometheus(&b)
+	for _, line := range []string{`weft_telemetry_dropped_total{signal="logs"} 3`, `weft_telemetry_dropped_total{signal="traces"} 3`} {
+		if !strings.Contains(b.String(), line+"\n") {
+			t.Errorf("metrics lack %q:\n%s", line, b.String())
+		}
+	}
+}
+
+func TestRetryOnceThenDrop(t *testing.T) {
+	tests := []struct {
+		name              string
+		failures          int
+		wantCalls         int
+		wantSent, wantDrp uint64
+	}{
+		{"first call fails, retry succeeds", 1, 2, 2, 0},
+		{"both calls fail, batch dropped", 2, 2, 0, 2},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, cc := startCollector(t, tt.failures)
+			e, _ := newExporter(t, cc, Config{BatchSize: 2})
+			stop := run(t, e)
+			e.ExportSpan(span("a"))
+			e.ExportSpan(span("b"))
+			if tt.wantSent > 0 {
+				<-c.spans
+			}
+			stop() // Run has returned: the batch is settled
+			c.mu.Lock()
+			calls := c.calls
+			c.mu.Unlock()
+			if calls != tt.wantCalls {
+				t.Errorf("calls = %d, want %d", calls, tt.wantCalls)
+			}
+			if e.Sent(Traces) != tt.wantSent || e.Dropped(Traces) != tt.wantDrp {
+				t.Errorf("sent %d dropped %d, want %d and %d", e.Sent(Traces), e.Dropped(Traces), tt.wantSent, tt.wantDrp)
+			}
+		})
+	}
+}
+
+// On shutdown the queued records are sent.
+func TestFlushOnStop(t *testing.T) {
+	c, cc := startCollector(t, 0)
+	e, _ := newExporter(t, cc, Config{})
+	for range 3 {
+		e.ExportSpan(span("x"))
+	}
+	stop := run(t, e)
+	stop()
+	select {
+	case r := <-c.spans:
+		if got := names(r); got != "xxx" {
+			t.Fatalf("flushed %q, want xxx", got)
+		}
+	default:
+		t.Fatal("nothing flushed on stop")
+	}
+}
+
+func TestNewNeedsConn(t *testing.T) {
+	_, err := New(Config{})
+	if err == nil || err.Error() != "otlpexport: Conn is required" {
+		t.Fatalf("err = %v, want Conn is required", err)
+	}
+}
