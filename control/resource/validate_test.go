@@ -138,6 +138,17 @@ func TestValidate(t *testing.T) {
 				"  healthCheck: {http: {path: /healthz, expectedStatuses: [200, 204]}, interval: 2s, timeout: 2s, unhealthyThreshold: 1, healthyThreshold: 3}\n",
 		},
 		{name: "outlier detection defaults ok", in: svcA + "---\n" + policyHead + "  outlierDetection: {}\n  healthCheck: {tcp: true}\n"},
+		{name: "slow start ok", in: svcA + "---\n" + policyHead + "  loadBalancer: {slowStart: {window: 30s, aggression: 2, minWeightPercent: 0}}\n"},
+		{
+			name: "slow start errors",
+			in:   svcA + "---\n" + policyHead + "  loadBalancer: {policy: maglev, hash: {sourceIP: true}, slowStart: {aggression: -1, minWeightPercent: 101}}\n",
+			wantErr: []string{
+				`(BackendPolicy default/p): spec.loadBalancer.slowStart: only with policy peak_ewma, round_robin or least_request, not maglev`,
+				`spec.loadBalancer.slowStart.window: required: how long an instance ramps up, e.g. "30s"`,
+				`spec.loadBalancer.slowStart.aggression: must be a number > 0, got -1`,
+				`spec.loadBalancer.slowStart.minWeightPercent: must be in 0-100, got 101`,
+			},
+		},
 		{name: "grpc health check ok", in: svcA + "---\n" + policyHead + "  healthCheck: {grpc: {service: shop.Cart}}\n"},
 		{
 			name: "outlier detection errors",

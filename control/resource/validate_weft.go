@@ -1,6 +1,7 @@
 package resource
 
 import (
+	"math"
 	"strconv"
 	"strings"
 
@@ -188,6 +189,20 @@ func (v *validator) backendPolicy(s *v1alpha1.BackendPolicySpec) {
 				ps[i] = string(p)
 			}
 			v.errf("spec.loadBalancer.policy", "must be one of %s, got %q", strings.Join(ps, ", "), lb.Policy)
+		}
+		if ss := lb.SlowStart; ss != nil {
+			switch lb.Policy {
+			case "", v1alpha1.LBPeakEWMA, v1alpha1.LBRoundRobin, v1alpha1.LBLeastRequest:
+			default:
+				v.errf("spec.loadBalancer.slowStart", "only with policy peak_ewma, round_robin or least_request, not %s", lb.Policy)
+			}
+			if ss.Window.Duration <= 0 {
+				v.errf("spec.loadBalancer.slowStart.window", "required: how long an instance ramps up, e.g. \"30s\"")
+			}
+			if a := ss.Aggression; a != nil && (!(*a > 0) || math.IsInf(*a, 0)) {
+				v.errf("spec.loadBalancer.slowStart.aggression", "must be a number > 0, got %v", *a)
+			}
+			v.inRange("spec.loadBalancer.slowStart.minWeightPercent", ss.MinWeightPercent, 0, 100)
 		}
 		switch {
 		case lb.Policy.IsHash() && lb.Hash == nil:

@@ -12,6 +12,7 @@ import (
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
 	httpv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/upstreams/http/v3"
+	typev3 "github.com/envoyproxy/go-control-plane/envoy/type/v3"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/durationpb"
@@ -83,13 +84,23 @@ func (t *translator) outboundCluster(svc *resource.Object, port v1alpha1.Service
 	if lb == "" && port.Protocol.IsHTTP() {
 		lb = v1alpha1.LBPeakEWMA
 	}
+	var slow *v1alpha1.SlowStart
+	if policy != nil && policy.LoadBalancer != nil {
+		slow = policy.LoadBalancer.SlowStart
+	}
 	switch lb {
 	case v1alpha1.LBPeakEWMA:
-		c.LoadBalancingPolicy = peakEWMA()
-	case v1alpha1.LBRoundRobin:
+		c.LoadBalancingPolicy = peakEWMA(slow)
+	case v1alpha1.LBRoundRobin, "":
 		c.LbPolicy = clusterv3.Cluster_ROUND_ROBIN
+		if slow != nil {
+			c.LbConfig = &clusterv3.Cluster_RoundRobinLbConfig_{RoundRobinLbConfig: &clusterv3.Cluster_RoundRobinLbConfig{SlowStartConfig: slowStartConfig(slow)}}
+		}
 	case v1alpha1.LBLeastRequest:
 		c.LbPolicy = clusterv3.Cluster_LEAST_REQUEST
+		if slow != nil {
+			c.LbConfig = &clusterv3.Cluster_LeastRequestLbConfig_{LeastRequestLbConfig: &clusterv3.Cluster_LeastRequestLbConfig{SlowStartConfig: slowStartConfig(slow)}}
+		}
 	case v1alpha1.LBRandom:
 		c.LbPolicy = clusterv3.Cluster_RANDOM
 	case v1alpha1.LBRingHash:
@@ -115,14 +126,24 @@ func u32(p *int32) *wrapperspb.UInt32Value {
 }
 
 // peakEWMA is weft's typed load-balancing extension with its defaults
-// written out.
-func peakEWMA() *clusterv3.LoadBalancingPolicy {
+// written out, and the slow start fields when slow is set.
+func peakEWMA(slow *v1alpha1.SlowStart) *clusterv3.LoadBalancingPolicy {
 	ts := &xdstypev3.TypedStruct{
 		TypeUrl: PeakEWMATypeURL,
 		Value: &structpb.Struct{Fields: map[string]*structpb.Value{
 			"decay":       structpb.NewStringValue(PeakEWMADecay),
 			"default_rtt": structpb.NewStringValue(PeakEWMADefaulRTT),
 		}},
+	}
+	if slow != nil {
+		f := ts.Value.Fields
+		f["slow_start_window"] = structpb.NewStringValue(slow.Window.Duration.String())
+		if slow.Aggression != nil {
+			f["slow_start_aggression"] = structpb.NewNumberValue(*slow.Aggression)
+		}
+		if slow.MinWeightPercent != nil {
+			f["slow_start_min_weight_percent"] = structpb.NewNumberValue(float64(*slow.MinWeightPercent))
+		}
 	}
 	return &clusterv3.LoadBalancingPolicy{Policies: []*clusterv3.LoadBalancingPolicy_Policy{{
 		TypedExtensionConfig: &corev3.TypedExtensionConfig{Name: PeakEWMAName, TypedConfig: mustAny(ts)},
@@ -293,3 +314,15 @@ func socketAddress(ip string, port uint32) *corev3.Address {
 }
 
 func duration(d time.Duration) *durationpb.Duration { return durationpb.New(d) }
+
+// slowStartConfig is Envoy's slow_start_config of slow.
+func slowStartConfig(slow *v1alpha1.SlowStart) *clusterv3.Cluster_SlowStartConfig {
+	c := &clusterv3.Cluster_SlowStartConfig{SlowStartWindow: durationpb.New(slow.Window.Duration)}
+	if slow.Aggression != nil {
+		c.Aggression = &corev3.RuntimeDouble{DefaultValue: *slow.Aggression, RuntimeKey: "weft.slow_start.aggression"}
+	}
+	if slow.MinWeightPercent != nil {
+		c.MinWeightPercent = &typev3.Percent{Value: float64(*slow.MinWeightPercent)}
+	}
+	return c
+}

@@ -6,6 +6,7 @@ package cluster
 
 import (
 	"fmt"
+	"math"
 	"net"
 	"net/netip"
 	"strconv"
@@ -73,6 +74,8 @@ type Spec struct {
 	Protocol       Protocol
 	Limits         Limits
 	Policy         lb.Policy
+	// SlowStart ramps up endpoints that just entered rotation; nil: off.
+	SlowStart *lb.SlowStart
 	// TLS is the upstream TLS of the cluster; nil: plaintext.
 	TLS *tlsctx.Client
 	// Inline holds the load_assignment of static clusters.
@@ -195,6 +198,9 @@ func Decode(c *clusterv3.Cluster, clock func() time.Time, secrets tlsctx.Secrets
 		return nil, err
 	}
 	s.Policy = pol
+	if s.SlowStart, err = lb.SlowStartFromCluster(c); err != nil {
+		return nil, err
+	}
 	if s.Inline != nil {
 		if _, err := decodeMembers(s.Inline); err != nil {
 			return nil, fmt.Errorf("load_assignment.%w", err)
@@ -314,6 +320,9 @@ type Cluster struct {
 	detector  *outlier.Detector // nil without outlier_detection
 	checker   *health.Checker   // nil without health_checks
 	rebuildMu sync.Mutex        // serializes picker rebuilds
+	// rampStop cancels the pending slow start rebuild (nil: none);
+	// guarded by rebuildMu.
+	rampStop func() bool
 }
 
 type pickerRef struct{ lb.Picker }
@@ -427,8 +436,12 @@ func (c *Cluster) onHealthy(t *health.Target) {
 func (c *Cluster) rebuild() {
 	c.rebuildMu.Lock()
 	defer c.rebuildMu.Unlock()
+	if c.released.Load() {
+		return
+	}
 	ms := make([]lb.Member, len(c.Members))
 	copy(ms, c.Members)
+	now := c.pool.clock()
 	for i, ep := range c.Endpoints {
 		ejected := c.detector != nil && ep.Outlier.Ejected()
 		if ejected && c.checker != nil {
@@ -437,9 +450,45 @@ func (c *Cluster) rebuild() {
 		if ejected || c.checker != nil && ep.Health.Unhealthy() {
 			ms[i].Healthy = false
 		}
-		ep.noteHealth(ms[i].Healthy)
+		ep.noteHealth(ms[i].Healthy, now)
 	}
+	c.slowStart(ms, now)
 	c.picker.Store(&pickerRef{c.Spec.Policy.Build(ms)})
+}
+
+// slowStartScale keeps slow start weights integral: every weight is
+// multiplied by it, so a factor of 0.1 stays distinguishable.
+const slowStartScale = 100
+
+// slowStart scales the weights of members in their slow start window and,
+// while any is, schedules the next rebuild (a tenth of the window, between
+// 250 ms and 5 s), so that their share grows in steps. Called with
+// rebuildMu held.
+func (c *Cluster) slowStart(ms []lb.Member, now time.Time) {
+	ss := c.Spec.SlowStart
+	if ss == nil {
+		return
+	}
+	ramping := false
+	for i, ep := range c.Endpoints {
+		f := 1.0
+		if ms[i].Healthy {
+			age := now.Sub(time.Unix(0, ep.since.Load()))
+			if f = ss.Factor(age); f < 1 {
+				ramping = true
+			}
+		}
+		ms[i].Weight = uint32(max(1, math.Round(float64(max(ms[i].Weight, 1))*slowStartScale*f)))
+	}
+	if ramping && c.rampStop == nil {
+		step := min(max(ss.Window/10, 250*time.Millisecond), 5*time.Second)
+		c.rampStop = c.pool.timers.AfterFunc(step, func() {
+			c.rebuildMu.Lock()
+			c.rampStop = nil
+			c.rebuildMu.Unlock()
+			c.rebuild()
+		})
+	}
 }
 
 // Picker returns the current picker. Pickers are immutable; a later call
@@ -459,6 +508,12 @@ func (c *Cluster) Release() {
 	if c.checker != nil {
 		c.checker.Stop()
 	}
+	c.rebuildMu.Lock()
+	if c.rampStop != nil {
+		c.rampStop()
+		c.rampStop = nil
+	}
+	c.rebuildMu.Unlock()
 	for _, ep := range c.Endpoints {
 		c.pool.release(ep.Addr)
 	}

@@ -23,16 +23,20 @@ type Endpoint struct {
 	// down is set while the endpoint is out of rotation (unhealthy in EDS,
 	// ejected, or failing its health checks).
 	down atomic.Bool
+	// since is when the endpoint (re)entered rotation, Unix nanoseconds:
+	// the start of its slow start.
+	since atomic.Int64
 }
 
 // noteHealth records whether the endpoint is in rotation; on its return
 // the latency estimate is forgotten (see lb.Load.Forget), so peak EWMA
 // tries the endpoint again at once instead of waiting for the old failures
 // to decay.
-func (e *Endpoint) noteHealth(healthy bool) {
+func (e *Endpoint) noteHealth(healthy bool, now time.Time) {
 	if healthy {
 		if e.down.Swap(false) {
 			e.Load.Forget()
+			e.since.Store(now.UnixNano())
 		}
 		return
 	}
@@ -107,6 +111,7 @@ func (p *Pool) acquire(addr string) *Endpoint {
 			Addr: addr, Load: lb.NewLoad(p.clock),
 			Outlier: outlier.NewHost(addr), Health: health.NewTarget(addr),
 		}}
+		e.ep.since.Store(p.clock().UnixNano())
 		p.m[addr] = e
 	}
 	e.refs++

@@ -150,7 +150,33 @@ type LoadBalancer struct {
 	// Hash says what a consistent-hashing policy hashes. Required for
 	// ring_hash and maglev, not allowed for the others.
 	Hash *HashPolicy `json:"hash,omitempty"`
+
+	// SlowStart ramps up the share of an instance that has just entered
+	// rotation (new, restarted, or back from ejection) over a window,
+	// instead of sending it its full share at once (Envoy's
+	// slow_start_config). For peak_ewma, round_robin and least_request.
+	SlowStart *SlowStart `json:"slowStart,omitempty"`
 }
+
+// SlowStart is a ramp-up window: an instance's weight is multiplied by
+// max(minWeightPercent/100, (age/window)^(1/aggression)) until age reaches
+// window.
+type SlowStart struct {
+	// Window is how long the ramp-up lasts. Required, > 0.
+	Window Duration `json:"window"`
+	// Aggression shapes the ramp: 1 (default) is linear; above 1 the
+	// share grows faster at first.
+	Aggression *float64 `json:"aggression,omitempty"`
+	// MinWeightPercent is the share an instance gets at the start, as a
+	// percentage of its full weight, 0-100. Default 10.
+	MinWeightPercent *int32 `json:"minWeightPercent,omitempty"`
+}
+
+// SlowStart defaults.
+const (
+	DefaultSlowStartAggression       = 1.0
+	DefaultSlowStartMinWeightPercent = int32(10)
+)
 
 // HashPolicy says what a request is hashed on. Exactly one field is set.
 type HashPolicy struct {
@@ -390,6 +416,13 @@ func (s *BackendPolicySpec) SetDefaults() {
 		if r.Backoff.Max.IsZero() {
 			r.Backoff.Max = D(10 * r.Backoff.Base.Duration)
 		}
+	}
+	if lb := s.LoadBalancer; lb != nil && lb.SlowStart != nil {
+		if lb.SlowStart.Aggression == nil {
+			a := DefaultSlowStartAggression
+			lb.SlowStart.Aggression = &a
+		}
+		orDefault(&lb.SlowStart.MinWeightPercent, DefaultSlowStartMinWeightPercent)
 	}
 	if b := s.RetryBudget; b != nil {
 		orDefault(&b.Percent, DefaultRetryBudgetPercent)

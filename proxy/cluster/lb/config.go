@@ -93,7 +93,7 @@ func FromCluster(c *clusterv3.Cluster, clock func() time.Time) (Policy, error) {
 	switch lp {
 	case clusterv3.Cluster_ROUND_ROBIN:
 		if rr := c.GetRoundRobinLbConfig(); rr != nil {
-			if err := onlyFields(rr); err != nil {
+			if err := onlyFields(rr, "slow_start_config"); err != nil {
 				return nil, fmt.Errorf("round_robin_lb_config.%w", err)
 			}
 		}
@@ -103,7 +103,7 @@ func FromCluster(c *clusterv3.Cluster, clock func() time.Time) (Policy, error) {
 	case clusterv3.Cluster_LEAST_REQUEST:
 		p := LeastRequest{Common: com, ChoiceCount: 2, ActiveRequestBias: 1}
 		if cfg := c.GetLeastRequestLbConfig(); cfg != nil {
-			if err := onlyFields(cfg, "choice_count", "active_request_bias"); err != nil {
+			if err := onlyFields(cfg, "choice_count", "active_request_bias", "slow_start_config"); err != nil {
 				return nil, fmt.Errorf("least_request_lb_config.%w", err)
 			}
 			if err := p.setOptions(cfg.GetChoiceCount(), cfg.GetActiveRequestBias().GetDefaultValue(), cfg.GetActiveRequestBias() != nil); err != nil {
@@ -387,6 +387,8 @@ func decodePeakEWMA(s *structpb.Struct) (PeakEWMA, error) {
 			dst = &p.Decay
 		case "default_rtt":
 			dst = &p.DefaultRTT
+		case peakSlowStartWindow, peakSlowStartAggression, peakSlowStartMinWeight:
+			continue // SlowStartFromCluster reads them
 		default:
 			return p, fmt.Errorf("%s: unknown field", k)
 		}
@@ -404,4 +406,17 @@ func decodePeakEWMA(s *structpb.Struct) (PeakEWMA, error) {
 		*dst = d
 	}
 	return p, nil
+}
+
+// peakEWMAStruct returns the Struct of a TypedStruct holding weft's peak
+// EWMA config.
+func peakEWMAStruct(a *anypb.Any) (*structpb.Struct, bool) {
+	if a == nil || a.MessageName() != typedStruct {
+		return nil, false
+	}
+	var ts xdstypev3.TypedStruct
+	if a.UnmarshalTo(&ts) != nil || ts.GetTypeUrl() != PeakEWMATypeURL {
+		return nil, false
+	}
+	return ts.GetValue(), true
 }

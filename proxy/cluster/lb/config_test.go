@@ -156,10 +156,6 @@ func TestFromClusterErrors(t *testing.T) {
 			LbConfig: &clusterv3.Cluster_LeastRequestLbConfig_{LeastRequestLbConfig: &clusterv3.Cluster_LeastRequestLbConfig{
 				ActiveRequestBias: &corev3.RuntimeDouble{DefaultValue: -1}}}},
 			"least_request_lb_config.active_request_bias.default_value: must be a finite number >= 0, got -1"},
-		{"slow start", &clusterv3.Cluster{LbPolicy: clusterv3.Cluster_LEAST_REQUEST,
-			LbConfig: &clusterv3.Cluster_LeastRequestLbConfig_{LeastRequestLbConfig: &clusterv3.Cluster_LeastRequestLbConfig{
-				SlowStartConfig: &clusterv3.Cluster_SlowStartConfig{}}}},
-			"least_request_lb_config.slow_start_config: unsupported"},
 		{"mismatched legacy config", &clusterv3.Cluster{LbPolicy: clusterv3.Cluster_ROUND_ROBIN,
 			LbConfig: &clusterv3.Cluster_MaglevLbConfig_{MaglevLbConfig: &clusterv3.Cluster_MaglevLbConfig{}}},
 			"maglev_lb_config: only valid with lb_policy MAGLEV, not ROUND_ROBIN"},
