@@ -3,7 +3,7 @@
 # e2e/chaos_haproxy_test.go (HAProxy, same program, same load generator),
 # run once, their "chaos:" figure lines turned into tables in
 # bench/RESULTS-chaos.md. What is measured and how: bench/README.md,
-# section "Chaos". About 4 minutes.
+# section "Chaos". About 5 minutes.
 #
 # Knobs: CHAOS_RESULTS [bench/RESULTS-chaos.md] where the report goes.
 set -euo pipefail
@@ -35,8 +35,11 @@ log "done in ${elapsed}s (go test exit status $status)"
 
 # render: the "chaos: proxy=... scenario=... k=v ..." lines as one table
 # per scenario, one row per proxy, columns in the order the keys appear.
+# Tables follow SCENARIOS, then any other scenario in the order it appears.
+SCENARIOS="kill flaky flaky-ewma slow breaker"
 render() {
-	grep -o 'chaos: proxy=.*' "$LOG" | sed 's/^chaos: //' | awk '
+	grep -o 'chaos: proxy=.*' "$LOG" | sed 's/^chaos: //' | awk -v scenarios="$SCENARIOS" '
+	BEGIN { n = split(scenarios, names, " "); for (s = 1; s <= n; s++) order[names[s]] = s }
 	{
 		row = ""; proxy = ""; scen = ""
 		for (i = 1; i <= NF; i++) {
@@ -52,6 +55,7 @@ render() {
 	END {
 		for (s = 1; s <= n; s++) {
 			sc = names[s]
+			if (keys[sc] == "") continue
 			nk = split(keys[sc], k, " ")
 			np = split(rows[sc], p, " ")
 			printf "\n### %s\n\n| proxy |", sc

@@ -4,7 +4,6 @@ package cli
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"strings"
 	"text/tabwriter"
@@ -40,21 +39,8 @@ func getProxies(ctx context.Context, s streams, f getFlags, name string) error {
 		}
 	}
 	list.Items = items
-	switch f.output {
-	case "json":
-		b, err := json.MarshalIndent(list, "", "    ")
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(s.out, "%s\n", b)
-		return nil
-	case "yaml":
-		b, err := toYAML(list)
-		if err != nil {
-			return err
-		}
-		s.out.Write(b)
-		return nil
+	if done, err := writeStructured(s.out, f.output, list); done {
+		return err
 	}
 	if len(items) == 0 {
 		fmt.Fprintln(s.err, "No proxies connected")

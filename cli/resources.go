@@ -214,9 +214,10 @@ func newGetCmd(s streams) *cobra.Command {
 		Long: `List resources of a kind, or show one. Kinds: services (svc), workloads (wl),
 backendpolicies (bp), faultinjections (fi), peerauthentications (pa),
 authorizationpolicies (authz, ap), requestauthentications (ra), gateways (gtw),
-httproutes, grpcroutes, tcproutes, and
+httproutes, grpcroutes, tcproutes, alertrules, and
 proxies (px): the proxies connected to the control plane, with their config
-version and last ACK/NACK.`,
+version and last ACK/NACK; alerts: the state of each AlertRule (inactive,
+pending, firing, resolving) with its last value.`,
 		Args: cobra.RangeArgs(1, 2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			switch f.output {
@@ -230,6 +231,13 @@ version and last ACK/NACK.`,
 					name = args[1]
 				}
 				return getProxies(cmd.Context(), s, f, name)
+			}
+			if isAlertsKind(args[0]) {
+				name := ""
+				if len(args) == 2 {
+					name = args[1]
+				}
+				return getAlerts(cmd.Context(), s, f, name)
 			}
 			ki, err := kindArg(args[0])
 			if err != nil {
@@ -305,6 +313,27 @@ func printObjects(s streams, ki resource.KindInfo, objs []resource.Object, list 
 		fmt.Fprintln(tw, strings.Join(r, "\t"))
 	}
 	return tw.Flush()
+}
+
+// writeStructured writes v as JSON or YAML when output asks for one; done
+// reports whether it did (else the caller prints its table).
+func writeStructured(w io.Writer, output string, v any) (done bool, err error) {
+	var b []byte
+	switch output {
+	case "json":
+		if b, err = json.MarshalIndent(v, "", "    "); err == nil {
+			b = append(b, '\n')
+		}
+	case "yaml":
+		b, err = toYAML(v)
+	default:
+		return false, nil
+	}
+	if err != nil {
+		return true, err
+	}
+	_, err = w.Write(b)
+	return true, err
 }
 
 func toYAML(v any) ([]byte, error) {

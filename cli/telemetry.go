@@ -20,6 +20,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/weft-mesh/weft/control/alert"
 	"github.com/weft-mesh/weft/control/api"
 	"github.com/weft-mesh/weft/control/telemetry"
 	"github.com/weft-mesh/weft/up"
@@ -499,4 +500,89 @@ func upLogsOrHub(ctx context.Context, s streams, server string, q up.LogsQuery, 
 		return errors.New("--sidecar cannot be combined with --trace or --since")
 	}
 	return hubLogs(ctx, s, server, hq)
+}
+
+// ---- weft get alerts ---------------------------------------------------
+
+// alertsPath is the control plane's AlertRule states.
+const alertsPath = "/api/v1/alerts"
+
+// isAlertsKind reports whether a `weft get` kind names the AlertRules'
+// states ("alertrules" lists the rules themselves).
+func isAlertsKind(k string) bool {
+	switch strings.ToLower(k) {
+	case "alerts", "alert":
+		return true
+	}
+	return false
+}
+
+// alertList is what GET /api/v1/alerts answers.
+type alertList struct {
+	Alerts []alert.Alert `json:"alerts"`
+	Events []alert.Event `json:"events"`
+}
+
+// getAlerts prints `weft get alerts`: every AlertRule's state, value and
+// threshold; -o json/yaml print the API's document (with the recent
+// notifications).
+func getAlerts(ctx context.Context, s streams, f getFlags, name string) error {
+	var list alertList
+	if err := newClient(f.server).GetJSON(ctx, alertsPath, &list); err != nil {
+		return reportAPIError(s, err)
+	}
+	keep := func(ns, n string) bool {
+		return (name == "" || n == name) && (f.allNamespaces || ns == f.namespace)
+	}
+	alerts := list.Alerts[:0]
+	for _, a := range list.Alerts {
+		if keep(a.Namespace, a.Name) {
+			alerts = append(alerts, a)
+		}
+	}
+	list.Alerts = alerts
+	events := list.Events[:0]
+	for _, e := range list.Events {
+		if keep(e.Alert.Namespace, e.Alert.Name) {
+			events = append(events, e)
+		}
+	}
+	list.Events = events
+	if done, err := writeStructured(s.out, f.output, list); done {
+		return err
+	}
+	if len(alerts) == 0 {
+		if name != "" {
+			return fmt.Errorf("alert %q not found in namespace %s (is there an AlertRule of that name?)", name, f.namespace)
+		}
+		fmt.Fprintln(s.err, "No alert rules")
+		return nil
+	}
+	printAlerts(s.out, alerts, f.allNamespaces, time.Now())
+	return nil
+}
+
+func printAlerts(w io.Writer, alerts []alert.Alert, withNamespace bool, now time.Time) {
+	tw := tabwriter.NewWriter(w, 0, 8, 3, ' ', 0)
+	head := "NAME\tTARGET\tCONDITION\tVALUE\tREQUESTS\tSTATE\tSINCE\tSEVERITY"
+	if withNamespace {
+		head = "NAMESPACE\t" + head
+	}
+	fmt.Fprintln(tw, head)
+	for _, a := range alerts {
+		value, since := "-", "-"
+		if !a.Evaluated.IsZero() && (a.Requests > 0 || a.Value != 0) {
+			value = strconv.FormatFloat(a.Value, 'g', 4, 64)
+		}
+		if !a.Since.IsZero() {
+			since = shortAge(now.Sub(a.Since))
+		}
+		row := fmt.Sprintf("%s\t%s\t%s %s %s\t%s\t%s\t%s\t%s\t%s", a.Name, a.Target, a.Metric, a.Op,
+			strconv.FormatFloat(a.Threshold, 'g', -1, 64), value, strconv.FormatFloat(a.Requests, 'f', 0, 64), a.State, since, a.Severity)
+		if withNamespace {
+			row = a.Namespace + "\t" + row
+		}
+		fmt.Fprintln(tw, row)
+	}
+	tw.Flush()
 }

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/weft-mesh/weft/control/alert"
 	"github.com/weft-mesh/weft/control/api"
 	"github.com/weft-mesh/weft/control/telemetry"
 )
@@ -98,6 +99,19 @@ func startFakeHub(t *testing.T) (*fakeHub, string) {
 			return
 		}
 		js(w, telemetry.LogList{Records: recs, Last: 2})
+	})
+	mux.HandleFunc("GET /api/v1/alerts", func(w http.ResponseWriter, r *http.Request) {
+		record(r)
+		firing := alert.Alert{Namespace: "shop", Name: "catalog-errors", Target: "service catalog", Metric: "successRate", Op: "<", Threshold: 0.9,
+			Severity: "critical", State: alert.Firing, Value: 0.25, Requests: 40, Since: time.Now().Add(-90 * time.Second), Evaluated: time.Now()}
+		js(w, alertList{
+			Alerts: []alert.Alert{
+				firing,
+				{Namespace: "shop", Name: "slow", Target: "workload cart", Metric: "latencyP99", Op: ">", Threshold: 250, Severity: "warning", State: alert.Inactive},
+				{Namespace: "other", Name: "x", Target: "service y", Metric: "requestRate", Op: ">", Threshold: 100, Severity: "warning", State: alert.Pending, Value: 120, Requests: 7200, Evaluated: time.Now()},
+			},
+			Events: []alert.Event{{Kind: "firing", Alert: firing}},
+		})
 	})
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		api.WriteError(w, http.StatusNotFound, "no API endpoint "+r.URL.Path)
@@ -212,6 +226,34 @@ func TestLogsFromTheHub(t *testing.T) {
 			t.Errorf("%v: exit %d, stderr %q; want %q", tc.args, r.code, r.err, tc.want)
 		}
 	}
+}
+
+// TestGetAlerts: `weft get alerts` shows the rules' states (the rules
+// themselves are `weft get alertrules`), by namespace, by name, as JSON.
+func TestGetAlerts(t *testing.T) {
+	_, addr := startFakeHub(t)
+	r := run(t, "", "get", "alerts", "-n", "shop", "--server", addr)
+	r.must(t, 0, []string{
+		"NAME             TARGET            CONDITION           VALUE   REQUESTS   STATE      SINCE   SEVERITY\n",
+		"catalog-errors   service catalog   successRate < 0.9   0.25    40         firing     1m      critical\n",
+		"slow             workload cart     latencyP99 > 250    -       0          inactive   -       warning\n",
+	}, nil)
+	if strings.Contains(r.out, "other") {
+		t.Errorf("another namespace's alert shown:\n%s", r.out)
+	}
+	r = run(t, "", "get", "alert", "x", "-n", "other", "--server", addr)
+	r.must(t, 0, []string{"x      service y   requestRate > 100   120     7200       pending"}, nil)
+	if strings.Contains(r.out, "catalog-errors") {
+		t.Errorf("get alert x shows others:\n%s", r.out)
+	}
+	r = run(t, "", "get", "alerts", "-A", "-o", "json", "--server", addr)
+	r.must(t, 0, nil, nil)
+	var list alertList
+	if err := json.Unmarshal([]byte(r.out), &list); err != nil || len(list.Alerts) != 3 || len(list.Events) != 1 || list.Events[0].Alert.State != alert.Firing {
+		t.Fatalf("json: %v\n%s", err, r.out)
+	}
+	r = run(t, "", "get", "alert", "nope", "-n", "shop", "--server", addr)
+	r.must(t, 1, nil, []string{`alert "nope" not found in namespace shop (is there an AlertRule of that name?)`})
 }
 
 func TestTelemetryCommandsUnreachable(t *testing.T) {

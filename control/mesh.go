@@ -25,6 +25,7 @@ import (
 	"github.com/weft-mesh/weft/control/alert"
 	"github.com/weft-mesh/weft/control/api"
 	"github.com/weft-mesh/weft/control/ca"
+	"github.com/weft-mesh/weft/control/dashboard"
 	"github.com/weft-mesh/weft/control/jointoken"
 	"github.com/weft-mesh/weft/control/registry"
 	"github.com/weft-mesh/weft/control/resource"
@@ -94,7 +95,8 @@ type MeshOptions struct {
 
 // MeshComponent returns the Component that runs the registry and the xDS
 // server on cfg.XDSAddr, keeps the translator's view of the store current,
-// and serves GET /api/v1/proxies and GET /metrics on the API.
+// and serves GET /api/v1/proxies, GET /metrics and the dashboard (GET /)
+// on the API.
 func MeshComponent(opts MeshOptions) Component {
 	return func(p *Plane) (func(context.Context) error, error) {
 		token := opts.JoinToken
@@ -172,6 +174,7 @@ func MeshComponent(opts MeshOptions) Component {
 		hub.RegisterAPI(p.API.Handle)
 		alerts := alert.New(alert.Options{Query: alertQuery(hub), Logger: p.Logger})
 		p.API.Handle("GET /api/v1/alerts", alerts.Handler())
+		dashboard.Register(p.API.Handle)
 		m := &Mesh{Registry: reg, XDS: srv, XDSAddr: lis.Addr(), JoinToken: token, Tokens: issuer, CA: authority, Source: src, Telemetry: hub, Alerts: alerts, log: p.Logger.With("component", "ca")}
 		p.API.Handle("POST /api/v1/join-tokens", operatorOnly(token, joinTokensHandler(issuer)))
 		if authority != nil {

@@ -14,8 +14,8 @@ import (
 // backend instances fails, with real processes (`weft up`, its
 // sidecars, the built program). Each scenario logs its figures in one
 // "chaos: ..." line that bench/chaos.sh collects into
-// bench/RESULTS-chaos.md. The same kill and flaky scenarios through HAProxy
-// are in chaos_haproxy_test.go.
+// bench/RESULTS-chaos.md. The same scenarios through HAProxy are in
+// chaos_haproxy_test.go.
 
 // chaosMeshYAML is a backend Service with 3 instances of the chaos
 // program and a client whose sidecar reaches it on an upstream port

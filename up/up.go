@@ -463,6 +463,10 @@ func (rt *Runtime) setReadiness(u *Unit, st InstanceStatus) {
 		Protocol: u.Protocol,
 		Labels:   u.Labels,
 		Identity: u.ServiceAccount,
+		// The session registered the instance with its workload (node
+		// metadata); replacing it without would strip the workload from
+		// the endpoint metadata that labels the callers' metrics.
+		Workload: u.Name,
 		Unready:  !st.Ready,
 	}
 	if err := rt.mesh.Registry.AddEndpoint(st.NodeID, in); err != nil {

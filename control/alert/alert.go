@@ -59,6 +59,10 @@ type Alert struct {
 	// the requests of its window.
 	Value    float64 `json:"value"`
 	Requests float64 `json:"requests"`
+	// NoData is set while nothing is known about the target (no series
+	// matches it: a Service reached only through route backends is
+	// watched through those backends' workloads).
+	NoData bool `json:"noData,omitempty"`
 	// Since is when the current state began; FiredAt/ResolvedAt the last
 	// transitions to firing and back.
 	Since      time.Time `json:"since"`
@@ -102,7 +106,11 @@ type Evaluator struct {
 	mu     sync.Mutex
 	rules  map[string]*rule // "ns/name"
 	events []Event
-	wg     sync.WaitGroup // webhook posts in flight
+	// queue holds webhook notifications not sent yet; sending is set
+	// while the sender goroutine runs.
+	queue   []delivery
+	sending bool
+	wg      sync.WaitGroup // the sender
 }
 
 // New returns an Evaluator without rules.
@@ -193,6 +201,7 @@ func (e *Evaluator) step(r *rule, now time.Time) (Event, bool) {
 	s := r.spec
 	v, n, ok := e.opts.Query(r.alert.Namespace, s.Target, s.Metric, s.Window.Duration, now)
 	r.alert.Evaluated = now
+	r.alert.NoData = !ok
 	if !ok || (s.Metric != v1alpha1.AlertRequestRate && s.MinRequests != nil && n < float64(*s.MinRequests)) {
 		return Event{}, false
 	}
@@ -245,37 +254,65 @@ func (e *Evaluator) resolve(r *rule, now time.Time) Event {
 	return Event{Kind: "resolved", Alert: r.alert}
 }
 
-// post sends ev to the rule's webhook, if any, in the background (one
-// retry).
+// post queues ev for the rule's webhook, if any. One sender delivers the
+// queue in order (a resolution never overtakes its firing), with one retry
+// per notification.
 func (e *Evaluator) post(ev Event) {
 	e.mu.Lock()
+	defer e.mu.Unlock()
 	r := e.rules[ev.Alert.Namespace+"/"+ev.Alert.Name]
-	e.mu.Unlock()
 	if r == nil || r.spec.Webhook == nil {
 		return
 	}
-	url := r.spec.Webhook.URL
 	body, err := json.Marshal(ev)
 	if err != nil {
 		return
 	}
+	e.queue = append(e.queue, delivery{url: r.spec.Webhook.URL, body: body})
+	if e.sending {
+		return
+	}
+	e.sending = true
 	e.wg.Add(1)
-	go func() {
-		defer e.wg.Done()
+	go e.send()
+}
+
+// delivery is one queued webhook notification.
+type delivery struct {
+	url  string
+	body []byte
+}
+
+// send drains the queue.
+func (e *Evaluator) send() {
+	defer e.wg.Done()
+	for {
+		e.mu.Lock()
+		if len(e.queue) == 0 {
+			e.sending = false
+			e.mu.Unlock()
+			return
+		}
+		d := e.queue[0]
+		e.queue = e.queue[1:]
+		e.mu.Unlock()
 		var last error
 		for range 2 {
-			resp, err := e.opts.HTTPClient.Post(url, "application/json", bytes.NewReader(body))
+			resp, err := e.opts.HTTPClient.Post(d.url, "application/json", bytes.NewReader(d.body))
 			if err == nil {
 				resp.Body.Close()
 				if resp.StatusCode/100 == 2 {
-					return
+					last = nil
+					break
 				}
 				err = fmt.Errorf("status %s", resp.Status)
 			}
 			last = err
 		}
-		e.opts.Logger.Warn("alert webhook failed", "url", url, "err", last)
-	}()
+		if last != nil {
+			e.opts.Logger.Warn("alert webhook failed", "url", d.url, "err", last)
+		}
+	}
 }
 
 // Wait waits for webhook posts in flight (tests, shutdown).
@@ -314,13 +351,18 @@ func (e *Evaluator) Run(ctx context.Context, period time.Duration) {
 	}
 }
 
-// Handler serves GET /api/v1/alerts: {"alerts": [...], "events": [...]}.
+// Handler serves GET /api/v1/alerts: {"alerts": [...], "events": [...]}
+// (empty lists, never null).
 func (e *Evaluator) Handler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		events := e.Events()
+		if events == nil {
+			events = []Event{}
+		}
 		w.Header().Set("Content-Type", "application/json")
 		json.NewEncoder(w).Encode(struct {
 			Alerts []Alert `json:"alerts"`
 			Events []Event `json:"events"`
-		}{e.Alerts(), e.Events()})
+		}{e.Alerts(), events})
 	})
 }

@@ -168,3 +168,40 @@ func TestSetRulesKeepsUnchangedState(t *testing.T) {
 		t.Fatalf("new generation: state %s, want inactive", st)
 	}
 }
+
+// TestHandler: GET /api/v1/alerts answers empty lists (not null) before
+// anything happened, then the rules' states and the notifications.
+func TestHandler(t *testing.T) {
+	start := time.Unix(1_800_000_000, 0)
+	q := func(string, v1alpha1.AlertTarget, v1alpha1.AlertMetric, time.Duration, time.Time) (float64, float64, bool) {
+		return 0.5, 100, true
+	}
+	e := New(Options{Query: q})
+	get := func() string {
+		rec := httptest.NewRecorder()
+		e.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/api/v1/alerts", nil))
+		if ct := rec.Header().Get("Content-Type"); rec.Code != 200 || ct != "application/json" {
+			t.Fatalf("status %d, content type %q", rec.Code, ct)
+		}
+		return rec.Body.String()
+	}
+	if got := get(); got != `{"alerts":[],"events":[]}`+"\n" {
+		t.Fatalf("no rules: %s", got)
+	}
+	objs := rules(t, fmt.Sprintf(successRule, "http://127.0.0.1:1/"))
+	objs[0].Spec.(*v1alpha1.AlertRuleSpec).Webhook = nil
+	e.SetRules(objs)
+	e.Evaluate(start)
+	e.Evaluate(start.Add(20 * time.Second))
+	var doc struct {
+		Alerts []Alert `json:"alerts"`
+		Events []Event `json:"events"`
+	}
+	if err := json.Unmarshal([]byte(get()), &doc); err != nil {
+		t.Fatal(err)
+	}
+	if len(doc.Alerts) != 1 || doc.Alerts[0].State != Firing || doc.Alerts[0].Value != 0.5 ||
+		len(doc.Events) != 1 || doc.Events[0].Kind != "firing" || doc.Events[0].Alert.Name != "catalog-errors" {
+		t.Fatalf("after firing: %+v", doc)
+	}
+}

@@ -387,7 +387,9 @@ func (s *scraper) topology() Topology {
 			src := node(k.srcNS, k.srcWL)
 			dst := k.dstWL
 			if dst == "" || dst == "unknown" {
-				dst = k.dstSvc // no sidecar behind it: the service stands in
+				// No sidecar behind it: the service stands in, by its
+				// name ("catalog.shop" → "catalog" in shop).
+				dst, _, _ = strings.Cut(k.dstSvc, ".")
 			}
 			t.Edges = append(t.Edges, TopologyEdge{Source: src.ID, Target: node(k.dstNS, dst).ID, Service: k.dstSvc, Golden: g})
 		}

@@ -33,8 +33,9 @@ func (s *service) addr() string { return s.ln.Addr().String() }
 
 // startShop runs all services in-process on loopback ports, wired to each
 // other directly (no mesh): the frontend sees catalog v1, checkout sees
-// catalog v2. It returns the frontend's base URL.
-func startShop(t *testing.T) string {
+// catalog v2. Their logs go to logs (nil: discarded). It returns the
+// frontend's base URL.
+func startShop(t *testing.T, logs *shopLogs) string {
 	t.Helper()
 	svcs := map[string]*service{
 		"catalog-v1": {setup: catalog.Setup, env: map[string]string{"VERSION": "v1", "WEFT_INSTANCE": "catalog-v1-0"}},
@@ -64,6 +65,9 @@ func startShop(t *testing.T) string {
 	done := make(chan result, len(svcs))
 	for _, s := range svcs {
 		logger := slog.New(slog.DiscardHandler)
+		if logs != nil {
+			logger = slog.New(slog.NewTextHandler(logs.writer(s.name), nil))
+		}
 		h, cleanup, err := s.setup(func(k string) string { return s.env[k] }, logger)
 		if err != nil {
 			t.Fatalf("%s: setup: %v", s.name, err)
@@ -115,7 +119,7 @@ func call(t *testing.T, method, u, contentType, body string) (int, http.Header, 
 // TestBuySomething buys through the frontend's JSON API and HTML forms with
 // every service running and talking to the others over loopback.
 func TestBuySomething(t *testing.T) {
-	base := startShop(t)
+	base := startShop(t, nil)
 
 	code, hdr, body := call(t, "GET", base+"/api/products", "", "")
 	if code != 200 || hdr.Get("x-catalog-version") != "v1" {

@@ -25,6 +25,8 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/emptypb"
 	"google.golang.org/protobuf/types/known/structpb"
+
+	"github.com/weft-mesh/weft/examples/shop/internal/tracectx"
 )
 
 // ServiceName is the gRPC service name.
@@ -312,7 +314,9 @@ func quantity(v *structpb.Value, field string) (int, error) {
 // Dial returns a client connection to the cart at addr (host:port), in
 // plaintext: under weft up addr is an upstream port of the local sidecar,
 // which carries the call through the mesh. Proxy environment variables are
-// ignored for the same reason. The connection is made lazily, on the first
+// ignored for the same reason. Calls copy the trace context of their
+// context (tracectx.UnaryClientInterceptor), so that they join the trace of
+// the request being handled. The connection is made lazily, on the first
 // call.
 func Dial(addr string) (*grpc.ClientConn, error) {
 	if addr == "" {
@@ -323,7 +327,8 @@ func Dial(addr string) (*grpc.ClientConn, error) {
 	}
 	conn, err := grpc.NewClient("passthrough:///"+addr,
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithNoProxy())
+		grpc.WithNoProxy(),
+		grpc.WithUnaryInterceptor(tracectx.UnaryClientInterceptor))
 	if err != nil {
 		return nil, fmt.Errorf("cart address %q: %w", addr, err)
 	}

@@ -13,6 +13,9 @@ import (
 	"log/slog"
 	"net/http"
 	"slices"
+	"strconv"
+	"strings"
+	"sync/atomic"
 )
 
 // Response headers naming the catalog version and instance that served a
@@ -70,6 +73,16 @@ func Products(version string) []Product {
 //	GET /products/{sku}  -> Product, 404 if unknown
 //	GET /healthz         -> 200 "ok"
 //
+// and a failure knob, to watch alerts and the mesh's resilience at work:
+//
+//	POST /admin/fail?status=500 -> from now on the API answers that status
+//	                               (500-599; default 500); /healthz still
+//	                               passes, as a buggy but running instance's
+//	                               would. 200 {"status": 500}
+//	POST /admin/fail?status=0   -> back to normal
+//	GET  /admin/fail            -> {"status": N}, 0 when healthy
+//
+// The knob is a demo's: anyone who can reach the instance can use it.
 // It is safe for concurrent use.
 type Handler struct {
 	version  string
@@ -77,6 +90,7 @@ type Handler struct {
 	products []Product
 	logger   *slog.Logger
 	mux      *http.ServeMux
+	fail     atomic.Int32 // status the API answers; 0: none
 }
 
 // NewHandler returns the catalog of version, served by instance (both are
@@ -88,6 +102,8 @@ func NewHandler(version, instance string, logger *slog.Logger) *Handler {
 	h.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		_, _ = w.Write([]byte("ok\n"))
 	})
+	h.mux.HandleFunc("GET /admin/fail", h.failStatus)
+	h.mux.HandleFunc("POST /admin/fail", h.setFail)
 	return h
 }
 
@@ -95,7 +111,30 @@ func NewHandler(version, instance string, logger *slog.Logger) *Handler {
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set(HeaderVersion, h.version)
 	w.Header().Set(HeaderInstance, h.instance)
+	if code := int(h.fail.Load()); code != 0 && (r.URL.Path == "/products" || strings.HasPrefix(r.URL.Path, "/products/")) {
+		h.writeJSON(w, code, map[string]string{"error": "failure injected (POST /admin/fail?status=0 ends it)"})
+		return
+	}
 	h.mux.ServeHTTP(w, r)
+}
+
+func (h *Handler) failStatus(w http.ResponseWriter, _ *http.Request) {
+	h.writeJSON(w, http.StatusOK, map[string]int{"status": int(h.fail.Load())})
+}
+
+func (h *Handler) setFail(w http.ResponseWriter, r *http.Request) {
+	code := http.StatusInternalServerError
+	if v := r.URL.Query().Get("status"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || (n != 0 && (n < 500 || n > 599)) {
+			h.writeJSON(w, http.StatusBadRequest, map[string]string{"error": "status " + quote(v) + ": want 500-599, or 0 to stop failing"})
+			return
+		}
+		code = n
+	}
+	h.fail.Store(int32(code))
+	h.logger.Warn("failure knob", "status", code)
+	h.failStatus(w, r)
 }
 
 func (h *Handler) list(w http.ResponseWriter, _ *http.Request) {

@@ -202,3 +202,39 @@ func BenchmarkList(b *testing.B) {
 		h.ServeHTTP(httptest.NewRecorder(), req)
 	}
 }
+
+// TestFailureKnob: POST /admin/fail makes the API answer a 5xx while
+// /healthz passes, until status=0; bad statuses are refused.
+func TestFailureKnob(t *testing.T) {
+	h := NewHandler("v1", "catalog-v1-0", discard)
+	do := func(method, path string) (int, string) {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest(method, path, nil))
+		return rec.Code, strings.TrimSpace(rec.Body.String())
+	}
+	steps := []struct {
+		name, method, path string
+		code               int
+		body               string // substring of the answer
+	}{
+		{name: "healthy", method: "GET", path: "/products", code: 200, body: `"version":"v1"`},
+		{name: "knob reads 0", method: "GET", path: "/admin/fail", code: 200, body: `{"status":0}`},
+		{name: "fail with the default 500", method: "POST", path: "/admin/fail", code: 200, body: `{"status":500}`},
+		{name: "list fails", method: "GET", path: "/products", code: 500, body: `failure injected`},
+		{name: "get fails", method: "GET", path: "/products/mug", code: 500, body: `failure injected`},
+		{name: "healthz still passes", method: "GET", path: "/healthz", code: 200, body: "ok"},
+		{name: "fail with 503", method: "POST", path: "/admin/fail?status=503", code: 200, body: `{"status":503}`},
+		{name: "list answers 503", method: "GET", path: "/products", code: 503, body: `failure injected`},
+		{name: "refuses a 4xx", method: "POST", path: "/admin/fail?status=404", code: 400, body: `status \"404\": want 500-599, or 0 to stop failing`},
+		{name: "refuses junk", method: "POST", path: "/admin/fail?status=x", code: 400, body: `status \"x\": want 500-599`},
+		{name: "still failing after refusals", method: "GET", path: "/products", code: 503},
+		{name: "recover", method: "POST", path: "/admin/fail?status=0", code: 200, body: `{"status":0}`},
+		{name: "healthy again", method: "GET", path: "/products/mug", code: 200, body: `"sku":"mug"`},
+	}
+	for _, s := range steps {
+		code, body := do(s.method, s.path)
+		if code != s.code || !strings.Contains(body, s.body) {
+			t.Fatalf("%s: %s %s = %d %s; want %d and %q", s.name, s.method, s.path, code, body, s.code, s.body)
+		}
+	}
+}

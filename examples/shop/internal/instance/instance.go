@@ -37,13 +37,14 @@ func ListenAddr(getenv func(string) string) (string, error) {
 
 // NewServer returns an HTTP server for h with the shop's timeouts, speaking
 // HTTP/1.1 and HTTP/2 with prior knowledge (h2c), so that one port serves
-// both the JSON API and gRPC.
+// both the JSON API and gRPC. h is wrapped with Observe (trace context,
+// X-Trace-Id, one log line per request).
 func NewServer(h http.Handler, logger *slog.Logger) *http.Server {
 	var p http.Protocols
 	p.SetHTTP1(true)
 	p.SetUnencryptedHTTP2(true)
 	return &http.Server{
-		Handler:           h,
+		Handler:           Observe(h, logger),
 		Protocols:         &p,
 		ReadHeaderTimeout: 5 * time.Second,
 		IdleTimeout:       90 * time.Second,
