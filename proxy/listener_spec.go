@@ -123,6 +123,9 @@ func decodeListener(l *listenerv3.Listener, secrets tlsctx.Secrets) (*listenerSp
 		if err != nil {
 			return nil, fmt.Errorf("%s.typed_config.%w", p, err)
 		}
+		if s.permissive && hs.codec == hcmv3.HttpConnectionManager_HTTP2 {
+			return nil, fmt.Errorf("%s.typed_config.codec_type: HTTP2 with a tls and a raw_buffer chain is unsupported by weft (use AUTO)", p)
+		}
 		s.http = hs
 		if s.tls != nil && len(s.tls.Config.NextProtos) == 0 {
 			// Envoy's defaults for an HTTP listener: h2 unless HTTP/1 only.

@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -109,7 +110,19 @@ func (ll *liveListener) serve() {
 		go ll.srv.Serve(ll.h2conns)
 		ll.acceptLoop(ll.serveConn)
 	case ll.srv != nil:
-		if err := ll.srv.Serve(ll.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		// HTTP/2 only (codec_type HTTP2): net/http accepts itself; on a
+		// TLS listener the handshake uses the current spec's config (SDS
+		// certificates resolve per handshake).
+		ln := ll.ln
+		if ll.spec.Load().tls != nil {
+			ln = tls.NewListener(ln, &tls.Config{GetConfigForClient: func(*tls.ClientHelloInfo) (*tls.Config, error) {
+				if s := ll.spec.Load(); s.tls != nil {
+					return s.tls.Config, nil
+				}
+				return nil, errors.New("listener lost its TLS configuration")
+			}})
+		}
+		if err := ll.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			ll.p.log.Error("listener stopped", "listener", ll.name, "err", err)
 		}
 	default:

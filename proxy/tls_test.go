@@ -165,3 +165,46 @@ func TestTLS(t *testing.T) {
 		})
 	}
 }
+
+// TestTLSHTTP2Codec: a TLS listener whose connection manager speaks only
+// HTTP/2 terminates TLS (net/http accepts there) and serves h2.
+func TestTLSHTTP2Codec(t *testing.T) {
+	ca := newTestCA(t)
+	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "plain upstream")
+	}))
+	defer backend.Close()
+	lnCert, lnKey := ca.issue(t, "frontend.shop", "127.0.0.1")
+	doc := httpBootstrap(`              - match: {prefix: "/"}
+                route: {cluster: app}`, staticCluster("app", "", backend.Listener.Addr().String()))
+	doc = strings.Replace(doc, "          stat_prefix: in\n", "          stat_prefix: in\n          codec_type: HTTP2\n", 1)
+	doc = strings.Replace(doc, `    filter_chains:
+    - filters:`, fmt.Sprintf(`    filter_chains:
+    - transport_socket:
+        name: envoy.transport_sockets.tls
+        typed_config:
+          "@type": type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext
+          common_tls_context:
+            tls_certificates:
+            - certificate_chain: {inline_string: %s}
+              private_key: {inline_string: %s}
+      filters:`, yamlBlock(lnCert, 16), yamlBlock(lnKey, 16)), 1)
+	if !strings.Contains(doc, "codec_type: HTTP2") {
+		t.Fatal("the bootstrap fixture changed: no codec_type set")
+	}
+	_, addrs := startProxy(t, doc)
+	roots := x509.NewCertPool()
+	roots.AddCert(ca.cert)
+	tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots}, Protocols: new(http.Protocols)}
+	tr.Protocols.SetHTTP2(true)
+	defer tr.CloseIdleConnections()
+	resp, err := (&http.Client{Transport: tr, Timeout: 5 * time.Second}).Get("https://" + addrs["in"] + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.Proto != "HTTP/2.0" || resp.StatusCode != 200 || string(b) != "plain upstream" {
+		t.Fatalf("got %s %d %q", resp.Proto, resp.StatusCode, b)
+	}
+}
