@@ -2,7 +2,7 @@
 GO ?= go
 PKGS := ./...
 
-.PHONY: all build test vet fmt-check unit e2e bench bench-mtls chaos demo clean
+.PHONY: all build test vet fmt-check unit e2e bench bench-mtls bench-telemetry chaos demo clean
 
 all: build
 
@@ -29,6 +29,10 @@ bench: build
 ## bench-mtls: two weft hops with mTLS vs plaintext vs HAProxy (TLS), and TLS handshakes per CPU-second; writes bench/RESULTS-mtls.md.
 bench-mtls: build
 	./bench/mtls.sh
+
+## bench-telemetry: two weft hops with telemetry off vs every request traced and logged to a running control plane (OTLP), and the cost ratio; writes bench/RESULTS-telemetry.md.
+bench-telemetry: build
+	./bench/telemetry.sh
 
 ## chaos: the resilience scenarios (kill, flaky, slow, breaker) vs HAProxy; writes bench/RESULTS-chaos.md.
 chaos: build

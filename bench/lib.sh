@@ -1,4 +1,5 @@
-# bench/lib.sh: helpers shared by the benchmark drivers (run.sh, mtls.sh):
+# bench/lib.sh: helpers shared by the benchmark drivers (run.sh, mtls.sh,
+# telemetry.sh):
 # processes, /proc measurements, the HTTP/1.1 throughput and latency steps,
 # proxy configs and report formatting. Source it from the top level of a
 # script (not from a function) after `set -euo pipefail`; it installs an EXIT
@@ -6,7 +7,9 @@
 #
 # The functions read these globals of the sourcing script when called: LOGS
 # (log folder), BIN (built tools), DUR, WARM, THREADS, CONNS (wrk runs),
-# RATE, LATN (latency runs).
+# RATE, LATN (latency runs), ROUNDS, ROUND_DUR (alternating rounds), and
+# H1_LATENCY_HOOK (optional: a function bench_h1 calls as
+# `HOOK before|after SETUP` around its latency run).
 
 log() { printf '[bench %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 die() { log "error: $*"; exit 1; }
@@ -210,7 +213,9 @@ bench_h1() {
 	bad=$(grep -E 'Non-2xx|Socket errors' "$LOGS/wrk-$setup.txt" | tr -s ' ' | tr '\n' ';' || true)
 	[[ -z $bad ]] || note "h1/$setup: wrk reported: $bad"
 	log "h1/$setup: ${R[h1.$setup.rps]:-?} req/s"
+	[[ -z ${H1_LATENCY_HOOK:-} ]] || "$H1_LATENCY_HOOK" before "$setup"
 	latency h1 "$setup" http1 "$url" "$@"
+	[[ -z ${H1_LATENCY_HOOK:-} ]] || "$H1_LATENCY_HOOK" after "$setup"
 }
 
 # ------------------------------------------------------------------ configs
@@ -359,4 +364,72 @@ per_req() {
 verdict() { # VALUE OP LIMIT
 	[[ $1 == – ]] && { echo "not measured"; return; }
 	awk -v v="$1" -v l="$3" -v op="$2" 'BEGIN { ok = (op == ">=") ? v >= l : v <= l; print ok ? "met" : "missed" }'
+}
+
+# per_req_fixed SETUP: CPU microseconds per request in the fixed-rate run
+# (its warm-up requests included, as its CPU time is).
+per_req_fixed() {
+	local c=${R[h1.$1.cpu_fixed_s]:-}
+	[[ -n $c ]] && calc %.1f "$c * 1000000 / ($LATN + $RATE)" || echo "–"
+}
+
+# ------------------------------------------------- alternating rounds
+
+# rounds SETUP...: ROUNDS rounds of ROUND_DUR-second wrk runs through each
+# running setup in turn (the order rotated every round), with the CPU of
+# both hops: a setup's slow and fast moments of the shared machine are then
+# spread over all setups. A setup runs when UP[SETUP] is set; wrk goes to
+# PORT_A[SETUP]; its hops are the processes started as SETUP-a and SETUP-b.
+# Stores rd.SETUP.I.{rps,us} (CPU µs per request). ROUND_HOOK, when set, is
+# called as `HOOK before|after SETUP I` just before the CPU is first read
+# and just after wrk ends (before it is read again).
+rounds() {
+	local setups=("$@") i j n=$# s t0 rps f
+	for ((i = 0; i < ROUNDS; i++)); do
+		for ((j = 0; j < n; j++)); do
+			s=${setups[(i + j) % n]}
+			[[ -n ${UP[$s]:-} ]] || continue
+			f=$LOGS/wrk-round-$s-$i.txt
+			[[ -z ${ROUND_HOOK:-} ]] || "$ROUND_HOOK" before "$s" "$i"
+			t0=$(cpu_ticks "${PID[$s-a]}" "${PID[$s-b]}")
+			timeout $((ROUND_DUR + 30)) wrk -t"$THREADS" -c"$CONNS" -d"${ROUND_DUR}s" "http://127.0.0.1:${PORT_A[$s]}/" >"$f" 2>&1 ||
+				note "round $i/$s: wrk exited $?"
+			[[ -z ${ROUND_HOOK:-} ]] || "$ROUND_HOOK" after "$s" "$i"
+			rps=$(awk '/^Requests\/sec:/ {printf "%.0f", $2}' "$f")
+			[[ -n $rps && $rps != 0 ]] || { note "round $i/$s: no requests/s in $f"; continue; }
+			R[rd.$s.$i.rps]=$rps
+			R[rd.$s.$i.us]=$(calc %.1f "($(cpu_ticks "${PID[$s-a]}" "${PID[$s-b]}") - $t0) / $CLK_TCK * 1000000 / ($rps * $ROUND_DUR)")
+			grep -qE 'Non-2xx|Socket errors' "$f" && note "round $i/$s: wrk reported: $(grep -E 'Non-2xx|Socket errors' "$f" | tr -s ' ' | tr '\n' ';')"
+			log "round $i/$s: $rps req/s, ${R[rd.$s.$i.us]} CPU µs/req"
+		done
+	done
+}
+
+# median FORMAT VALUE...: the median (mean of the middle two for an even
+# count) printed with the printf FORMAT; – for none.
+median() {
+	local fmt=$1
+	shift
+	(($#)) || { echo "–"; return; }
+	printf '%s\n' "$@" | sort -g | awk -v f="$fmt" '{ v[NR] = $1 } END { printf f, (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
+
+# round_values SETUP METRIC: the setup's values of METRIC, one per round.
+round_values() {
+	local i
+	for ((i = 0; i < ROUNDS; i++)); do
+		[[ -z ${R[rd.$1.$i.$2]:-} ]] || echo "${R[rd.$1.$i.$2]}"
+	done
+}
+
+# round_ratio A B METRIC: the median over rounds of A's METRIC (us: CPU
+# µs/req, rps) over B's in the same round.
+round_ratio() {
+	local i v=() r m=$3
+	for ((i = 0; i < ROUNDS; i++)); do
+		[[ -n ${R[rd.$1.$i.$m]:-} && -n ${R[rd.$2.$i.$m]:-} ]] || continue
+		r=$(ratio "${R[rd.$1.$i.$m]}" "${R[rd.$2.$i.$m]}")
+		[[ $r == – ]] || v+=("$r")
+	done
+	median %.2f "${v[@]}"
 }

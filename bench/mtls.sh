@@ -177,59 +177,6 @@ measure() {
 	fi
 }
 
-# rounds SETUP...: ROUNDS rounds of ROUND_DUR-second wrk runs through each
-# running setup in turn (the order rotated every round), with the CPU of
-# both hops: a setup's slow and fast moments of the shared machine are then
-# spread over all setups. Stores rd.SETUP.I.{rps,us} (CPU µs per request).
-rounds() {
-	local setups=("$@") i j n=$# s t0 rps f
-	for ((i = 0; i < ROUNDS; i++)); do
-		for ((j = 0; j < n; j++)); do
-			s=${setups[(i + j) % n]}
-			[[ -n ${UP[$s]:-} ]] || continue
-			f=$LOGS/wrk-round-$s-$i.txt
-			t0=$(cpu_ticks "${PID[$s-a]}" "${PID[$s-b]}")
-			timeout $((ROUND_DUR + 30)) wrk -t"$THREADS" -c"$CONNS" -d"${ROUND_DUR}s" "http://127.0.0.1:${PORT_A[$s]}/" >"$f" 2>&1 ||
-				note "round $i/$s: wrk exited $?"
-			rps=$(awk '/^Requests\/sec:/ {printf "%.0f", $2}' "$f")
-			[[ -n $rps && $rps != 0 ]] || { note "round $i/$s: no requests/s in $f"; continue; }
-			R[rd.$s.$i.rps]=$rps
-			R[rd.$s.$i.us]=$(calc %.1f "($(cpu_ticks "${PID[$s-a]}" "${PID[$s-b]}") - $t0) / $CLK_TCK * 1000000 / ($rps * $ROUND_DUR)")
-			grep -qE 'Non-2xx|Socket errors' "$f" && note "round $i/$s: wrk reported: $(grep -E 'Non-2xx|Socket errors' "$f" | tr -s ' ' | tr '\n' ';')"
-			log "round $i/$s: $rps req/s, ${R[rd.$s.$i.us]} CPU µs/req"
-		done
-	done
-}
-
-# median FORMAT VALUE...: the median (mean of the middle two for an even
-# count) printed with the printf FORMAT; – for none.
-median() {
-	local fmt=$1
-	shift
-	(($#)) || { echo "–"; return; }
-	printf '%s\n' "$@" | sort -g | awk -v f="$fmt" '{ v[NR] = $1 } END { printf f, (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
-}
-
-# round_values SETUP METRIC: the setup's values of METRIC, one per round.
-round_values() {
-	local i
-	for ((i = 0; i < ROUNDS; i++)); do
-		[[ -z ${R[rd.$1.$i.$2]:-} ]] || echo "${R[rd.$1.$i.$2]}"
-	done
-}
-
-# round_ratio A B METRIC: the median over rounds of A's METRIC (us: CPU
-# µs/req, rps) over B's in the same round.
-round_ratio() {
-	local i v=() r m=$3
-	for ((i = 0; i < ROUNDS; i++)); do
-		[[ -n ${R[rd.$1.$i.$m]:-} && -n ${R[rd.$2.$i.$m]:-} ]] || continue
-		r=$(ratio "${R[rd.$1.$i.$m]}" "${R[rd.$2.$i.$m]}")
-		[[ $r == – ]] || v+=("$r")
-	done
-	median %.2f "${v[@]}"
-}
-
 # ------------------------------------------------------------------- report
 
 table_rows() { # SETUP...
@@ -246,13 +193,6 @@ table_rows() { # SETUP...
 			"$(num "${R[h1.$s.cpu]:-}")" "$(per_req h1 "$s")" \
 			"$(num "${R[h1.$s.cpu_fixed]:-}")" "$(per_req_fixed "$s")"
 	done
-}
-
-# per_req_fixed SETUP: CPU microseconds per request in the fixed-rate run
-# (its warm-up requests included, as its CPU time is).
-per_req_fixed() {
-	local c=${R[h1.$1.cpu_fixed_s]:-}
-	[[ -n $c ]] && calc %.1f "$c * 1000000 / ($LATN + $RATE)" || echo "–"
 }
 
 round_rows() { # SETUP...
