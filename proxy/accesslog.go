@@ -2,17 +2,12 @@ package proxy
 
 import (
 	"context"
-	"encoding/hex"
 	"net/http"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 	"unicode/utf8"
-
-	commonpb "go.opentelemetry.io/proto/otlp/common/v1"
-	logspb "go.opentelemetry.io/proto/otlp/logs/v1"
 )
 
 // The access record of docs/observability.md: one JSON object per HTTP
@@ -20,106 +15,29 @@ import (
 // to the taps whose prefix matches, and to the exporter as an OTLP log
 // record.
 
-// emit renders and hands out the record of a finished request.
+// emit hands out the record of a finished request: rendered at once for
+// a matching tap, queued for the telemetry goroutine otherwise.
 func (t *telemetry) emit(r *reqRecord, end time.Time, dur time.Duration) {
-	srcP, dstP := t.principals(r)
 	tapping := t.taps.n.Load() > 0 && t.taps.matches(r.path)
-	if t.log != nil || t.sink != nil || tapping {
+	if t.q == nil && !tapping {
+		return
+	}
+	var d doneRec
+	t.pack(&d, r, end, dur)
+	if tapping {
 		bp := t.bufs.Get().(*[]byte)
-		b := appendRecord((*bp)[:0], r, dur, srcP, dstP)
-		if t.log != nil {
-			t.log.write(append(b, '\n'))
-		}
-		if tapping {
-			t.taps.publish(r.path, b)
-		}
-		if t.sink != nil {
-			lr := &logspb.LogRecord{
-				TimeUnixNano:         uint64(r.start.UnixNano()),
-				ObservedTimeUnixNano: uint64(end.UnixNano()),
-				SeverityNumber:       logspb.SeverityNumber_SEVERITY_NUMBER_INFO,
-				SeverityText:         "INFO",
-				Body:                 &commonpb.AnyValue{Value: &commonpb.AnyValue_StringValue{StringValue: string(b)}},
-			}
-			if r.trace.valid {
-				lr.TraceId = append([]byte(nil), r.trace.traceID[:]...)
-				if !isZero(r.trace.spanID[:]) {
-					lr.SpanId = append([]byte(nil), r.trace.spanID[:]...)
-				}
-			}
-			t.sink.ExportLog(lr)
-		}
+		b := appendRecord((*bp)[:0], &d)
+		t.taps.publish(r.path, b)
 		*bp = b
 		t.bufs.Put(bp)
 	}
-	if t.sink != nil && r.recordSpan() {
-		t.sink.ExportSpan(t.span(r, end, srcP, dstP))
-	}
-}
-
-// appendRecord appends the access record of r as one JSON object.
-func appendRecord(b []byte, r *reqRecord, dur time.Duration, srcP, dstP string) []byte {
-	b = append(b, `{"time":"`...)
-	b = r.start.UTC().AppendFormat(b, "2006-01-02T15:04:05.000000Z07:00")
-	kind := "http"
-	if r.tcp {
-		kind = "tcp"
-	}
-	b = append(b, `","kind":"`...)
-	b = append(b, kind...)
-	b = append(b, '"')
-	b = jsonField(b, "reporter", r.rep.String())
-	var tid, sid string
-	var hb [48]byte
-	if r.trace.valid {
-		h := hex.AppendEncode(hb[:0], r.trace.traceID[:])
-		tid = bstr(h)
-		if !isZero(r.trace.spanID[:]) {
-			h2 := hex.AppendEncode(h, r.trace.spanID[:])
-			sid = bstr(h2[len(h):])
+	if t.q != nil && !t.q.put(&d) && t.sink != nil {
+		spans := 0
+		if d.bits&bitSpan != 0 {
+			spans = 1
 		}
+		t.sink.DropRecords(spans, 1)
 	}
-	b = jsonField(b, "trace_id", tid)
-	b = jsonField(b, "span_id", sid)
-	b = jsonField(b, "request_id", r.requestID)
-	b = jsonField(b, "listener", r.listener)
-	b = jsonField(b, "route", r.route)
-	if !r.tcp {
-		b = jsonField(b, "method", r.method)
-		b = jsonField(b, "authority", r.authority)
-		b = jsonField(b, "path", r.path)
-		b = jsonField(b, "protocol", r.protocol)
-		b = append(b, `,"status":`...)
-		b = strconv.AppendInt(b, int64(r.status), 10)
-		b = jsonField(b, "grpc_status", r.grpcStatus)
-	}
-	b = append(b, `,"flags":"`...)
-	b = r.flags.appendTo(b)
-	b = append(b, '"')
-	b = jsonField(b, "reason", r.reason)
-	b = append(b, `,"attempts":`...)
-	b = strconv.AppendInt(b, int64(r.attempts), 10)
-	b = jsonField(b, "cluster", r.cluster)
-	b = jsonField(b, "upstream", r.upstream)
-	b = append(b, `,"duration_ms":`...)
-	b = strconv.AppendFloat(b, float64(dur)/1e6, 'f', 3, 64)
-	b = append(b, `,"upstream_ms":`...)
-	b = strconv.AppendFloat(b, float64(r.upDur)/1e6, 'f', 3, 64)
-	b = append(b, `,"bytes_in":`...)
-	b = strconv.AppendInt(b, r.bytesIn, 10)
-	b = append(b, `,"bytes_out":`...)
-	b = strconv.AppendInt(b, r.bytesOut, 10)
-	b = jsonField(b, "source_workload", orUnknown(r.srcWL))
-	b = jsonField(b, "source_namespace", orUnknown(r.srcNS))
-	b = jsonField(b, "source_principal", srcP)
-	b = jsonField(b, "destination_workload", orUnknown(r.dstWL))
-	b = jsonField(b, "destination_namespace", orUnknown(r.dstNS))
-	b = jsonField(b, "destination_service", orUnknown(r.dstSvc))
-	b = jsonField(b, "destination_principal", dstP)
-	if !r.tcp {
-		b = jsonField(b, "user_agent", r.userAgent)
-	}
-	return append(b, '}')
 }
 
 // jsonField appends ,"name":"value" with value escaped as a JSON string.

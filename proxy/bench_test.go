@@ -6,9 +6,6 @@ import (
 	"strings"
 	"testing"
 
-	logspb "go.opentelemetry.io/proto/otlp/logs/v1"
-	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
-
 	"github.com/weft-mesh/weft/proxy/http1"
 )
 
@@ -69,8 +66,9 @@ func BenchmarkProxyHTTP1Telemetry(b *testing.B) {
 // discardSink drops what it is given.
 type discardSink struct{}
 
-func (discardSink) ExportSpan(*tracepb.Span)    {}
-func (discardSink) ExportLog(*logspb.LogRecord) {}
+func (discardSink) ExportSpans([]byte, int) error { return nil }
+func (discardSink) ExportLogs([]byte, int) error  { return nil }
+func (discardSink) DropRecords(int, int)          {}
 
 func benchProxyHTTP1(b *testing.B, opts Options) {
 	up := rawUpstream(b)

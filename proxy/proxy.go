@@ -459,6 +459,7 @@ func (p *Proxy) Shutdown(ctx context.Context) error {
 	go func() { p.wg.Wait(); close(done) }()
 	select {
 	case <-done:
+		p.tel.close() // every request has ended: hand out their records
 		return nil
 	case <-ctx.Done():
 		return ctx.Err()

@@ -11,8 +11,6 @@ import (
 	"time"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
-	logspb "go.opentelemetry.io/proto/otlp/logs/v1"
-	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
 
 	"github.com/weft-mesh/weft/proxy/cluster"
 )
@@ -24,13 +22,22 @@ import (
 // request goes; nothing in it is allocated per request unless an access
 // log, a tap or an exporter wants the record.
 
-// TelemetrySink receives finished spans and access records as OTLP
-// messages (proxy/otlpexport.Exporter implements it). Both methods are
-// called on request goroutines and must never block; the sink owns the
-// messages it is given.
+// TelemetrySink receives finished spans and access records encoded as
+// OTLP protobuf (proxy/otlpexport.Exporter implements it). Its methods are
+// called on the proxy's telemetry goroutine, a batch at a time, and must
+// not block on the network.
 type TelemetrySink interface {
-	ExportSpan(*tracepb.Span)
-	ExportLog(*logspb.LogRecord)
+	// ExportSpans takes n spans: n fields 2 (spans) of an encoded
+	// opentelemetry.proto.trace.v1.ScopeSpans. enc is reused after the
+	// call returns.
+	ExportSpans(enc []byte, n int) error
+	// ExportLogs takes n log records: n fields 2 (log_records) of an
+	// encoded opentelemetry.proto.logs.v1.ScopeLogs, as ExportSpans.
+	ExportLogs(enc []byte, n int) error
+	// DropRecords counts spans and log records dropped before the sink
+	// got them (the proxy's record queue was full). Called on request
+	// goroutines; it must not block.
+	DropRecords(spans, logs int)
 }
 
 // reporter is which side of a hop reports a record.
@@ -170,6 +177,7 @@ type reqRecord struct {
 	trace                                     traceState
 	rw                                        recWriter // net/http path: wraps the ResponseWriter
 	sampling                                  float64   // the listener's random sampling, -1: the proxy's
+	tpBuf                                     [55]byte  // the forwarded traceparent (fast path)
 }
 
 // localReply records a reply the proxy made itself.
@@ -247,8 +255,10 @@ type telemetry struct {
 	identity CertificateSource
 	sampling float64 // default random sampling ratio, 0-1
 	sink     TelemetrySink
-	log      *lockedWriter // nil: off
+	log      io.Writer // nil: off; written on the telemetry goroutine only
 	taps     tapHub
+	q        *recQueue  // nil without a sink and a log
+	enc      recEncoder // the telemetry goroutine's buffers
 
 	edges cowMap[edgeKey, edge]
 	tcp   cowMap[tcpKey, tcpEdge]
@@ -281,28 +291,26 @@ func newTelemetry(opts Options) *telemetry {
 	default:
 		t.sampling = min(opts.TraceSampling, 1)
 	}
-	if opts.AccessLog != nil {
-		t.log = &lockedWriter{w: opts.AccessLog}
-	}
+	t.log = opts.AccessLog
 	t.bufs.New = func() any { b := make([]byte, 0, 1024); return &b }
+	if t.sink != nil || t.log != nil {
+		t.q = newRecQueue()
+		go t.q.run(t.encode)
+	}
 	return t
+}
+
+// close stops the telemetry goroutine once it has handed out every
+// record queued so far. Call it when no request is running any more.
+func (t *telemetry) close() {
+	if t.q != nil {
+		t.q.close()
+	}
 }
 
 // DefaultTraceSampling is the random sampling ratio of requests that carry
 // no sampling decision, when neither the listener nor Options set one.
 const DefaultTraceSampling = 0.01
-
-// lockedWriter serialises whole records onto one writer.
-type lockedWriter struct {
-	mu sync.Mutex
-	w  io.Writer
-}
-
-func (l *lockedWriter) write(b []byte) {
-	l.mu.Lock()
-	l.w.Write(b)
-	l.mu.Unlock()
-}
 
 // wantRecord reports whether anything consumes rendered records or spans
 // beyond the metrics.
@@ -403,8 +411,8 @@ func (hc *h1Conn) setTelemetryHeaders() {
 		hc.req.Set(sourceHeader, t.self.source)
 	}
 	if r.trace.own {
-		var b [55]byte
-		hc.req.SetBytes("traceparent", r.trace.appendTraceparent(b[:0]))
+		// SetBytes copies; a stack array would escape through it.
+		hc.req.SetBytes("traceparent", r.trace.appendTraceparent(r.tpBuf[:0]))
 	}
 }
 

@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -16,22 +17,29 @@ import (
 
 	logspb "go.opentelemetry.io/proto/otlp/logs/v1"
 	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/weft-mesh/weft/proxy/admin"
 )
 
 // lineWriter hands every access log line to a channel, so that tests wait
-// for records instead of sleeping.
+// for records instead of sleeping. The proxy writes a batch of lines at a
+// time.
 type lineWriter struct{ ch chan map[string]any }
 
 func newLineWriter() *lineWriter { return &lineWriter{ch: make(chan map[string]any, 64)} }
 
 func (w *lineWriter) Write(b []byte) (int, error) {
-	var m map[string]any
-	if err := json.Unmarshal(b, &m); err != nil {
-		panic(fmt.Sprintf("access log line is not JSON: %v: %s", err, b))
+	if len(b) == 0 || b[len(b)-1] != '\n' {
+		panic(fmt.Sprintf("access log write does not end a line: %q", b))
 	}
-	w.ch <- m
+	for _, line := range bytes.SplitAfter(b[:len(b)-1], []byte("\n")) {
+		var m map[string]any
+		if err := json.Unmarshal(line, &m); err != nil {
+			panic(fmt.Sprintf("access log line is not JSON: %v: %s", err, line))
+		}
+		w.ch <- m
+	}
 	return len(b), nil
 }
 
@@ -46,31 +54,65 @@ func (w *lineWriter) next(t *testing.T) map[string]any {
 	}
 }
 
-// recordingSink keeps what the proxy exports.
+// decodeSpans decodes what the proxy hands TelemetrySink.ExportSpans.
+func decodeSpans(enc []byte, n int) ([]*tracepb.Span, error) {
+	var ss tracepb.ScopeSpans
+	if err := proto.Unmarshal(enc, &ss); err != nil {
+		return nil, err
+	}
+	if len(ss.Spans) != n || ss.Scope != nil {
+		return nil, fmt.Errorf("%d spans and scope %v, want %d spans alone", len(ss.Spans), ss.Scope, n)
+	}
+	return ss.Spans, nil
+}
+
+// decodeLogs decodes what the proxy hands TelemetrySink.ExportLogs.
+func decodeLogs(enc []byte, n int) ([]*logspb.LogRecord, error) {
+	var sl logspb.ScopeLogs
+	if err := proto.Unmarshal(enc, &sl); err != nil {
+		return nil, err
+	}
+	if len(sl.LogRecords) != n || sl.Scope != nil {
+		return nil, fmt.Errorf("%d log records and scope %v, want %d records alone", len(sl.LogRecords), sl.Scope, n)
+	}
+	return sl.LogRecords, nil
+}
+
+// recordingSink keeps what the proxy exports, decoded.
 type recordingSink struct {
-	mu    sync.Mutex
-	spans []*tracepb.Span
-	logs  []*logspb.LogRecord
+	mu      sync.Mutex
+	spans   []*tracepb.Span
+	logs    []*logspb.LogRecord
+	dropped [2]int
 }
 
-func (s *recordingSink) ExportSpan(sp *tracepb.Span) {
+func (s *recordingSink) ExportSpans(enc []byte, n int) error {
+	spans, err := decodeSpans(enc, n)
+	if err != nil {
+		panic(err)
+	}
 	s.mu.Lock()
-	s.spans = append(s.spans, sp)
+	s.spans = append(s.spans, spans...)
 	s.mu.Unlock()
+	return nil
 }
 
-func (s *recordingSink) ExportLog(l *logspb.LogRecord) {
+func (s *recordingSink) ExportLogs(enc []byte, n int) error {
+	logs, err := decodeLogs(enc, n)
+	if err != nil {
+		panic(err)
+	}
 	s.mu.Lock()
-	s.logs = append(s.logs, l)
+	s.logs = append(s.logs, logs...)
 	s.mu.Unlock()
+	return nil
 }
 
-func (s *recordingSink) take() []*tracepb.Span {
+func (s *recordingSink) DropRecords(spans, logs int) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	out := s.spans
-	s.spans = nil
-	return out
+	s.dropped[0] += spans
+	s.dropped[1] += logs
+	s.mu.Unlock()
 }
 
 // withDirection sets the traffic_direction of the listener "in".

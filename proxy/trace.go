@@ -3,12 +3,7 @@ package proxy
 import (
 	"encoding/hex"
 	"math/rand/v2"
-	"strconv"
 	"strings"
-	"time"
-
-	commonpb "go.opentelemetry.io/proto/otlp/common/v1"
-	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
 )
 
 // Trace context (docs/observability.md): W3C traceparent/tracestate, B3
@@ -266,80 +261,4 @@ func (r *reqRecord) recordSpan() bool {
 // with an error flag (a fault delay alone is not one).
 func (r *reqRecord) failed() bool {
 	return r.status >= 500 || r.local || r.flags&^flagDI != 0
-}
-
-func strAttr(k, v string) *commonpb.KeyValue {
-	return &commonpb.KeyValue{Key: k, Value: &commonpb.AnyValue{Value: &commonpb.AnyValue_StringValue{StringValue: v}}}
-}
-
-func intAttr(k string, v int64) *commonpb.KeyValue {
-	return &commonpb.KeyValue{Key: k, Value: &commonpb.AnyValue{Value: &commonpb.AnyValue_IntValue{IntValue: v}}}
-}
-
-// span builds the OTLP span of a finished request.
-func (t *telemetry) span(r *reqRecord, end time.Time, srcP, dstP string) *tracepb.Span {
-	ts := &r.trace
-	kind := tracepb.Span_SPAN_KIND_SERVER
-	if r.rep == repSource {
-		kind = tracepb.Span_SPAN_KIND_CLIENT
-	}
-	name := r.method + " " + orUnknown(r.route)
-	if r.tcp {
-		name = "tcp " + r.listener
-	}
-	s := &tracepb.Span{
-		TraceId:           append([]byte(nil), ts.traceID[:]...),
-		SpanId:            append([]byte(nil), ts.spanID[:]...),
-		TraceState:        ts.tracestate,
-		Name:              name,
-		Kind:              kind,
-		StartTimeUnixNano: uint64(r.start.UnixNano()),
-		EndTimeUnixNano:   uint64(end.UnixNano()),
-		Flags:             0x100, // the parent's remote flag is known
-	}
-	if !isZero(ts.parent[:]) {
-		s.ParentSpanId = append([]byte(nil), ts.parent[:]...)
-		s.Flags |= 0x200
-	}
-	attrs := make([]*commonpb.KeyValue, 0, 20)
-	if !r.tcp {
-		attrs = append(attrs,
-			strAttr("http.request.method", r.method),
-			strAttr("url.path", r.path),
-			strAttr("http.route", orUnknown(r.route)),
-			strAttr("server.address", r.authority),
-		)
-		if r.status > 0 {
-			attrs = append(attrs, intAttr("http.response.status_code", int64(r.status)))
-		}
-		if r.grpc && r.grpcStatus != "" {
-			if n, err := strconv.Atoi(r.grpcStatus); err == nil {
-				attrs = append(attrs, intAttr("rpc.grpc.status_code", int64(n)))
-			}
-		}
-	}
-	if r.upstream != "" {
-		attrs = append(attrs, strAttr("network.peer.address", r.upstream))
-	}
-	attrs = append(attrs,
-		strAttr("weft.reporter", r.rep.String()),
-		strAttr("weft.cluster", r.cluster),
-		strAttr("weft.upstream", r.upstream),
-		strAttr("weft.response_flags", r.flags.String()),
-		strAttr("weft.source_workload", orUnknown(r.srcWL)),
-		strAttr("weft.source_namespace", orUnknown(r.srcNS)),
-		strAttr("weft.source_principal", srcP),
-		strAttr("weft.destination_workload", orUnknown(r.dstWL)),
-		strAttr("weft.destination_namespace", orUnknown(r.dstNS)),
-		strAttr("weft.destination_service", orUnknown(r.dstSvc)),
-		strAttr("weft.destination_principal", dstP),
-	)
-	if r.reason != "" {
-		attrs = append(attrs, strAttr("weft.reason", r.reason))
-	}
-	s.Attributes = attrs
-	if r.failed() {
-		s.Status = &tracepb.Status{Code: tracepb.Status_STATUS_CODE_ERROR, Message: r.reason}
-	}
-	return s
 }

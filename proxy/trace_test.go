@@ -16,7 +16,6 @@ import (
 	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
 	typev3 "github.com/envoyproxy/go-control-plane/envoy/type/v3"
 	commonpb "go.opentelemetry.io/proto/otlp/common/v1"
-	logspb "go.opentelemetry.io/proto/otlp/logs/v1"
 	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
 	"google.golang.org/protobuf/types/known/anypb"
 )
@@ -188,8 +187,18 @@ type spanSink struct{ ch chan *tracepb.Span }
 
 func newSpanSink() *spanSink { return &spanSink{ch: make(chan *tracepb.Span, 16)} }
 
-func (s *spanSink) ExportSpan(sp *tracepb.Span) { s.ch <- sp }
-func (s *spanSink) ExportLog(*logspb.LogRecord) {}
+func (s *spanSink) ExportSpans(enc []byte, n int) error {
+	spans, err := decodeSpans(enc, n)
+	if err != nil {
+		panic(err)
+	}
+	for _, sp := range spans {
+		s.ch <- sp
+	}
+	return nil
+}
+func (s *spanSink) ExportLogs([]byte, int) error { return nil }
+func (s *spanSink) DropRecords(int, int)         {}
 func (s *spanSink) next(t *testing.T) *tracepb.Span {
 	t.Helper()
 	select {

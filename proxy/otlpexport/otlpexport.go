@@ -5,6 +5,13 @@
 // up to 512 records or every second, a bounded queue per signal (8192)
 // whose overflow is dropped and counted, one retry of a failed batch, and
 // never a blocked request.
+//
+// The exporter takes records already encoded as protobuf (the proxy
+// encodes them on its telemetry goroutine, see [Exporter.ExportSpans]) and
+// wraps each batch in a pre-encoded resource and scope when it sends it,
+// so no OTLP message is built in memory: the bytes go to gRPC through a
+// pass-through codec, and the collector decodes them as the usual
+// ExportTraceServiceRequest / ExportLogsServiceRequest.
 package otlpexport
 
 import (
@@ -16,14 +23,13 @@ import (
 	"sync/atomic"
 	"time"
 
+	"sync"
+
 	logscol "go.opentelemetry.io/proto/otlp/collector/logs/v1"
 	tracecol "go.opentelemetry.io/proto/otlp/collector/trace/v1"
-	commonpb "go.opentelemetry.io/proto/otlp/common/v1"
-	logspb "go.opentelemetry.io/proto/otlp/logs/v1"
-	resourcepb "go.opentelemetry.io/proto/otlp/resource/v1"
-	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/metadata"
+	"google.golang.org/protobuf/encoding/protowire"
 )
 
 // Signal names a kind of telemetry record.
@@ -86,17 +92,18 @@ type Config struct {
 	Logger *slog.Logger
 }
 
-// Exporter batches and sends spans and log records. ExportSpan and
-// ExportLog are safe for concurrent use and never block; Run sends, on
-// its caller's goroutine.
+// Exporter batches and sends encoded spans and log records. ExportSpans,
+// ExportLogs and DropRecords are safe for concurrent use and never block
+// on the network; Run sends, on its caller's goroutine.
 type Exporter struct {
-	cfg    Config
-	log    *slog.Logger
-	res    *resourcepb.Resource
-	traces tracecol.TraceServiceClient
-	logs   logscol.LogsServiceClient
-	spanq  chan *tracepb.Span
-	logq   chan *logspb.LogRecord
+	cfg  Config
+	log  *slog.Logger
+	conn grpc.ClientConnInterface
+	// head is the encoded Resource and InstrumentationScope fields put
+	// before the records of every batch (see wrap).
+	resField, scopeField []byte
+	q                    [2]sigQueue
+	ready                chan struct{} // a full batch waits; capacity 1
 
 	dropped [2]atomic.Uint64
 	sent    [2]atomic.Uint64
@@ -130,19 +137,27 @@ func New(cfg Config) (*Exporter, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	return &Exporter{
-		cfg:    cfg,
-		log:    cfg.Logger.With("component", "otlpexport"),
-		res:    resource(cfg.Resource),
-		traces: tracecol.NewTraceServiceClient(cfg.Conn),
-		logs:   logscol.NewLogsServiceClient(cfg.Conn),
-		spanq:  make(chan *tracepb.Span, cfg.QueueSize),
-		logq:   make(chan *logspb.LogRecord, cfg.QueueSize),
-	}, nil
+	e := &Exporter{
+		cfg:        cfg,
+		log:        cfg.Logger.With("component", "otlpexport"),
+		conn:       cfg.Conn,
+		resField:   protowire.AppendBytes(protowire.AppendTag(nil, 1, protowire.BytesType), resource(cfg.Resource)),
+		scopeField: protowire.AppendBytes(protowire.AppendTag(nil, 1, protowire.BytesType), scope),
+		ready:      make(chan struct{}, 1),
+	}
+	// The largest header wrap writes: two tags and two lengths of at most
+	// 5 bytes each for ResourceSpans and ScopeSpans (the export request's
+	// own field is counted too), plus the fixed fields.
+	e.q[Traces].headRoom = 3*(1+binaryMaxVarint32) + len(e.resField) + len(e.scopeField)
+	e.q[Logs].headRoom = e.q[Traces].headRoom
+	return e, nil
 }
 
-func resource(r Resource) *resourcepb.Resource {
-	res := &resourcepb.Resource{}
+const binaryMaxVarint32 = 5
+
+// resource encodes the opentelemetry.proto.resource.v1.Resource of r.
+func resource(r Resource) []byte {
+	b := []byte{}
 	for _, kv := range [][2]string{
 		{"service.name", r.ServiceName},
 		{"service.namespace", r.Namespace},
@@ -150,29 +165,59 @@ func resource(r Resource) *resourcepb.Resource {
 		{"weft.role", r.Role},
 	} {
 		if kv[1] != "" {
-			res.Attributes = append(res.Attributes, &commonpb.KeyValue{Key: kv[0], Value: &commonpb.AnyValue{Value: &commonpb.AnyValue_StringValue{StringValue: kv[1]}}})
+			b = AppendStringAttr(b, 1, kv[0], kv[1])
 		}
 	}
-	return res
+	return b
 }
 
-// ExportSpan queues a span; it is dropped (and counted) when the queue is
-// full. The exporter owns s afterwards.
-func (e *Exporter) ExportSpan(s *tracepb.Span) {
-	select {
-	case e.spanq <- s:
-	default:
-		e.dropped[Traces].Add(1)
-	}
+// scope is the encoded InstrumentationScope{Name: "weft-proxy"}.
+var scope = protowire.AppendString(protowire.AppendTag(nil, 1, protowire.BytesType), "weft-proxy")
+
+// AppendStringAttr appends field num holding the KeyValue{key, AnyValue{string_value: v}}
+// (opentelemetry.proto.common.v1), as proto.Marshal writes it.
+func AppendStringAttr(b []byte, num protowire.Number, key, v string) []byte {
+	av := 1 + protowire.SizeBytes(len(v))
+	b = protowire.AppendTag(b, num, protowire.BytesType)
+	b = protowire.AppendVarint(b, uint64(1+protowire.SizeBytes(len(key))+1+protowire.SizeBytes(av)))
+	b = protowire.AppendTag(b, 1, protowire.BytesType)
+	b = protowire.AppendString(b, key)
+	b = protowire.AppendTag(b, 2, protowire.BytesType)
+	b = protowire.AppendVarint(b, uint64(av))
+	b = protowire.AppendTag(b, 1, protowire.BytesType)
+	return protowire.AppendString(b, v)
 }
 
-// ExportLog queues a log record, as ExportSpan.
-func (e *Exporter) ExportLog(r *logspb.LogRecord) {
-	select {
-	case e.logq <- r:
-	default:
-		e.dropped[Logs].Add(1)
-	}
+// AppendIntAttr appends field num holding the KeyValue{key, AnyValue{int_value: v}}.
+func AppendIntAttr(b []byte, num protowire.Number, key string, v int64) []byte {
+	av := 1 + protowire.SizeVarint(uint64(v))
+	b = protowire.AppendTag(b, num, protowire.BytesType)
+	b = protowire.AppendVarint(b, uint64(1+protowire.SizeBytes(len(key))+1+protowire.SizeBytes(av)))
+	b = protowire.AppendTag(b, 1, protowire.BytesType)
+	b = protowire.AppendString(b, key)
+	b = protowire.AppendTag(b, 2, protowire.BytesType)
+	b = protowire.AppendVarint(b, uint64(av))
+	b = protowire.AppendTag(b, 3, protowire.VarintType)
+	return protowire.AppendVarint(b, uint64(v))
+}
+
+// ExportSpans queues n encoded spans: enc is n fields 2 of
+// opentelemetry.proto.trace.v1.ScopeSpans (each a tag and a
+// length-delimited Span), that is the encoding of a ScopeSpans that holds
+// only spans. The records are copied; the caller keeps enc. Records
+// beyond the queue bound are dropped and counted. It returns an error,
+// and queues nothing, when enc does not hold n such fields.
+func (e *Exporter) ExportSpans(enc []byte, n int) error { return e.export(Traces, enc, n) }
+
+// ExportLogs queues n encoded log records: fields 2 of
+// opentelemetry.proto.logs.v1.ScopeLogs, as ExportSpans.
+func (e *Exporter) ExportLogs(enc []byte, n int) error { return e.export(Logs, enc, n) }
+
+// DropRecords counts records dropped before they reached the exporter
+// (the proxy's own queue was full) in weft_telemetry_dropped_total.
+func (e *Exporter) DropRecords(spans, logs int) {
+	e.dropped[Traces].Add(uint64(spans))
+	e.dropped[Logs].Add(uint64(logs))
 }
 
 // Dropped reports the records of a signal dropped so far: queue overflow
@@ -193,98 +238,216 @@ func (e *Exporter) WritePrometheus(w io.Writer) error {
 	return err
 }
 
-// Run collects queued records into batches and sends them until ctx is
-// done; then it sends what is queued (within Config.Timeout) and returns.
-// Call it once.
+// sigQueue holds one signal's batches: the one being filled and the full
+// ones waiting for Run. Guarded by mu.
+type sigQueue struct {
+	mu       sync.Mutex
+	cur      *batch
+	full     []*batch
+	free     []*batch
+	queued   int // records in cur and full
+	headRoom int // bytes left free at the start of every batch for wrap
+}
+
+// batch is up to BatchSize encoded records after headRoom free bytes.
+type batch struct {
+	b []byte
+	n int
+}
+
+// newBatch returns an empty batch. Called with mu held.
+func (q *sigQueue) newBatch() *batch {
+	if k := len(q.free); k > 0 {
+		b := q.free[k-1]
+		q.free = q.free[:k-1]
+		return b
+	}
+	return &batch{b: make([]byte, q.headRoom, 64<<10)}
+}
+
+// release returns a sent batch for reuse.
+func (q *sigQueue) release(b *batch) {
+	b.b, b.n = b.b[:q.headRoom], 0
+	q.mu.Lock()
+	if len(q.free) < 4 {
+		q.free = append(q.free, b)
+	}
+	q.mu.Unlock()
+}
+
+// splitRecords checks that enc is n length-delimited fields 2.
+func splitRecords(enc []byte, n int) error {
+	for i := 0; i < n; i++ {
+		m := recordLen(enc)
+		if m < 0 {
+			return fmt.Errorf("otlpexport: record %d of %d: not a length-delimited field 2", i, n)
+		}
+		enc = enc[m:]
+	}
+	if len(enc) != 0 {
+		return fmt.Errorf("otlpexport: %d bytes after %d records", len(enc), n)
+	}
+	return nil
+}
+
+// recordLen returns the length of the field 2 at the start of enc, with
+// its tag and length; -1 when enc does not start with one.
+func recordLen(enc []byte) int {
+	num, typ, n := protowire.ConsumeTag(enc)
+	if n < 0 || num != 2 || typ != protowire.BytesType {
+		return -1
+	}
+	m := protowire.ConsumeFieldValue(num, typ, enc[n:])
+	if m < 0 {
+		return -1
+	}
+	return n + m
+}
+
+func (e *Exporter) export(sig Signal, enc []byte, n int) error {
+	if n <= 0 {
+		return nil
+	}
+	if err := splitRecords(enc, n); err != nil {
+		return err
+	}
+	q := &e.q[sig]
+	var dropped int
+	q.mu.Lock()
+	for i := 0; i < n; i++ {
+		m := recordLen(enc)
+		rec := enc[:m]
+		enc = enc[m:]
+		if q.queued >= e.cfg.QueueSize {
+			dropped = n - i
+			break
+		}
+		if q.cur == nil {
+			q.cur = q.newBatch()
+		}
+		q.cur.b = append(q.cur.b, rec...)
+		q.cur.n++
+		q.queued++
+		if q.cur.n >= e.cfg.BatchSize {
+			q.full = append(q.full, q.cur)
+			q.cur = nil
+			select {
+			case e.ready <- struct{}{}:
+			default:
+			}
+		}
+	}
+	q.mu.Unlock()
+	if dropped > 0 {
+		e.dropped[sig].Add(uint64(dropped))
+	}
+	return nil
+}
+
+// take removes the full batches, and the partial one too when partial.
+func (e *Exporter) take(sig Signal, partial bool, into []*batch) []*batch {
+	q := &e.q[sig]
+	q.mu.Lock()
+	into = append(into, q.full...)
+	clear(q.full)
+	q.full = q.full[:0]
+	if partial && q.cur != nil && q.cur.n > 0 {
+		into = append(into, q.cur)
+		q.cur = nil
+	}
+	for _, b := range into {
+		q.queued -= b.n
+	}
+	q.mu.Unlock()
+	return into
+}
+
+// Run sends full batches as they fill and the partial ones every
+// FlushInterval, until ctx is done; then it sends what is queued (each
+// call within Config.Timeout) and returns. Call it once.
 func (e *Exporter) Run(ctx context.Context) {
 	tick, stop := e.cfg.Ticker(e.cfg.FlushInterval)
 	defer stop()
-	var spans []*tracepb.Span
-	var logs []*logspb.LogRecord
-	addSpan := func(ctx context.Context, s *tracepb.Span) {
-		if spans = append(spans, s); len(spans) >= e.cfg.BatchSize {
-			e.sendSpans(ctx, spans)
-			spans = nil
-		}
-	}
-	addLog := func(ctx context.Context, l *logspb.LogRecord) {
-		if logs = append(logs, l); len(logs) >= e.cfg.BatchSize {
-			e.sendLogs(ctx, logs)
-			logs = nil
-		}
-	}
-	// flush takes what is queued now and sends everything collected.
-	flush := func(ctx context.Context) {
-		for {
-			select {
-			case s := <-e.spanq:
-				addSpan(ctx, s)
-				continue
-			case l := <-e.logq:
-				addLog(ctx, l)
-				continue
-			default:
+	var bs []*batch
+	flush := func(partial bool) {
+		for _, sig := range []Signal{Traces, Logs} {
+			bs = e.take(sig, partial, bs[:0])
+			for _, b := range bs {
+				e.sendBatch(ctx, sig, b)
 			}
-			break
-		}
-		if len(spans) > 0 {
-			e.sendSpans(ctx, spans)
-			spans = nil
-		}
-		if len(logs) > 0 {
-			e.sendLogs(ctx, logs)
-			logs = nil
+			clear(bs)
 		}
 	}
 	for {
 		select {
-		case s := <-e.spanq:
-			addSpan(ctx, s)
-		case l := <-e.logq:
-			addLog(ctx, l)
+		case <-e.ready:
+			flush(false)
 		case <-tick:
-			flush(ctx)
+			flush(true)
 		case <-ctx.Done():
-			flush(ctx)
+			flush(true)
 			return
 		}
 	}
 }
 
-func (e *Exporter) sendSpans(ctx context.Context, spans []*tracepb.Span) {
-	req := &tracecol.ExportTraceServiceRequest{ResourceSpans: []*tracepb.ResourceSpans{{
-		Resource:   e.res,
-		ScopeSpans: []*tracepb.ScopeSpans{{Scope: scope, Spans: spans}},
-	}}}
-	e.send(ctx, Traces, len(spans), func(ctx context.Context) error {
-		resp, err := e.traces.Export(ctx, req)
-		if err == nil {
-			e.dropped[Traces].Add(uint64(resp.GetPartialSuccess().GetRejectedSpans()))
-		}
-		return err
-	})
+// exportMethods are the gRPC methods of the two signals.
+var exportMethods = [2]string{
+	Traces: "/opentelemetry.proto.collector.trace.v1.TraceService/Export",
+	Logs:   "/opentelemetry.proto.collector.logs.v1.LogsService/Export",
 }
 
-func (e *Exporter) sendLogs(ctx context.Context, logs []*logspb.LogRecord) {
-	req := &logscol.ExportLogsServiceRequest{ResourceLogs: []*logspb.ResourceLogs{{
-		Resource:  e.res,
-		ScopeLogs: []*logspb.ScopeLogs{{Scope: scope, LogRecords: logs}},
-	}}}
-	e.send(ctx, Logs, len(logs), func(ctx context.Context) error {
-		resp, err := e.logs.Export(ctx, req)
+// wrap writes the export request's header in the head room of b and
+// returns the whole ExportTraceServiceRequest (or ExportLogsServiceRequest):
+//
+//	1: Resource{Spans,Logs} { 1: resource, 2: Scope{Spans,Logs} { 1: scope, 2: record... } }
+func (e *Exporter) wrap(b *batch) []byte {
+	room := e.q[Traces].headRoom
+	recs := len(b.b) - room
+	scopeLen := len(e.scopeField) + recs
+	resLen := len(e.resField) + 1 + protowire.SizeVarint(uint64(scopeLen)) + scopeLen
+	var h [3 * (1 + binaryMaxVarint32)]byte
+	hb := protowire.AppendTag(h[:0], 1, protowire.BytesType)
+	hb = protowire.AppendVarint(hb, uint64(resLen))
+	start := room - len(hb) - len(e.resField) - 1 - protowire.SizeVarint(uint64(scopeLen)) - len(e.scopeField)
+	out := append(b.b[start:start], hb...)
+	out = append(out, e.resField...)
+	out = protowire.AppendTag(out, 2, protowire.BytesType)
+	out = protowire.AppendVarint(out, uint64(scopeLen))
+	out = append(out, e.scopeField...)
+	return b.b[start:]
+}
+
+// sendBatch sends one batch and releases it.
+func (e *Exporter) sendBatch(ctx context.Context, sig Signal, b *batch) {
+	msg := e.wrap(b)
+	reuse := e.send(ctx, sig, b.n, func(ctx context.Context) error {
+		if sig == Traces {
+			resp := &tracecol.ExportTraceServiceResponse{}
+			err := e.conn.Invoke(ctx, exportMethods[sig], rawMessage(msg), resp, grpc.ForceCodecV2(rawCodec{}))
+			if err == nil {
+				e.dropped[Traces].Add(uint64(resp.GetPartialSuccess().GetRejectedSpans()))
+			}
+			return err
+		}
+		resp := &logscol.ExportLogsServiceResponse{}
+		err := e.conn.Invoke(ctx, exportMethods[sig], rawMessage(msg), resp, grpc.ForceCodecV2(rawCodec{}))
 		if err == nil {
 			e.dropped[Logs].Add(uint64(resp.GetPartialSuccess().GetRejectedLogRecords()))
 		}
 		return err
 	})
+	if reuse {
+		e.q[sig].release(b)
+	}
 }
-
-var scope = &commonpb.InstrumentationScope{Name: "weft-proxy"}
 
 // send makes one export call, and one retry when it fails; a batch that
 // fails twice is dropped and counted. A call in flight is not cancelled
-// with Run's context: each is bounded by Config.Timeout.
-func (e *Exporter) send(ctx context.Context, sig Signal, n int, call func(context.Context) error) {
+// with Run's context: each is bounded by Config.Timeout. It reports
+// whether the first call succeeded: only then is gRPC surely done with
+// the request's bytes, which may be reused.
+func (e *Exporter) send(ctx context.Context, sig Signal, n int, call func(context.Context) error) bool {
 	ctx = context.WithoutCancel(ctx)
 	if e.cfg.Token != "" {
 		ctx = metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+e.cfg.Token)
@@ -299,7 +462,7 @@ func (e *Exporter) send(ctx context.Context, sig Signal, n int, call func(contex
 			if e.failing[sig].Swap(false) {
 				e.log.Info("export recovered", "signal", sig.String())
 			}
-			return
+			return try == 0
 		}
 		e.failed[sig].Add(1)
 	}
@@ -309,4 +472,5 @@ func (e *Exporter) send(ctx context.Context, sig Signal, n int, call func(contex
 		lvl = slog.LevelDebug // said once until it recovers
 	}
 	e.log.Log(ctx, lvl, "export failed; batch dropped", "signal", sig.String(), "records", n, "err", err)
+	return false
 }

@@ -17,6 +17,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 )
 
 // collector is a real OTLP gRPC server: it records every export and can
@@ -113,12 +114,37 @@ func newExporter(t *testing.T, cc *grpc.ClientConn, cfg Config) (*Exporter, chan
 
 func span(name string) *tracepb.Span { return &tracepb.Span{Name: name} }
 
+// exportSpans hands spans to e encoded as the proxy does: fields 2 of a
+// ScopeSpans.
+func exportSpans(t *testing.T, e *Exporter, spans ...*tracepb.Span) {
+	t.Helper()
+	enc, err := proto.Marshal(&tracepb.ScopeSpans{Spans: spans})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.ExportSpans(enc, len(spans)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// exportLogs is exportSpans for log records.
+func exportLogs(t *testing.T, e *Exporter, recs ...*logspb.LogRecord) {
+	t.Helper()
+	enc, err := proto.Marshal(&logspb.ScopeLogs{LogRecords: recs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.ExportLogs(enc, len(recs)); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func TestBatchesBySizeAndTick(t *testing.T) {
 	c, cc := startCollector(t, 0)
 	e, tick := newExporter(t, cc, Config{Token: "tok", BatchSize: 3, Resource: Resource{ServiceName: "frontend", Namespace: "shop", InstanceID: "frontend-1.shop", Role: "sidecar"}})
 	stop := run(t, e)
 	for i := range 7 {
-		e.ExportSpan(span(string(rune('a' + i))))
+		exportSpans(t, e, span(string(rune('a'+i))))
 	}
 	for _, want := range []string{"abc", "def"} {
 		r := <-c.spans
@@ -163,7 +189,7 @@ func TestLogsExported(t *testing.T) {
 	c, cc := startCollector(t, 0)
 	e, tick := newExporter(t, cc, Config{})
 	run(t, e)
-	e.ExportLog(&logspb.LogRecord{SeverityText: "INFO"})
+	exportLogs(t, e, &logspb.LogRecord{SeverityText: "INFO"})
 	tick <- time.Now()
 	r := <-c.logs
 	if n := len(r.GetResourceLogs()[0].GetScopeLogs()[0].GetLogRecords()); n != 1 {
@@ -183,8 +209,8 @@ func TestQueueOverflowDrops(t *testing.T) {
 	e, _ := newExporter(t, cc, Config{QueueSize: 2})
 	// Run is not started: nothing drains the queue.
 	for range 5 {
-		e.ExportSpan(span("x"))
-		e.ExportLog(&logspb.LogRecord{})
+		exportSpans(t, e, span("x"))
+		exportLogs(t, e, &logspb.LogRecord{})
 	}
 	if e.Dropped(Traces) != 3 || e.Dropped(Logs) != 3 {
 		t.Fatalf("dropped traces %d logs %d, want 3 and 3", e.Dropped(Traces), e.Dropped(Logs))
@@ -213,8 +239,7 @@ func TestRetryOnceThenDrop(t *testing.T) {
 			c, cc := startCollector(t, tt.failures)
 			e, _ := newExporter(t, cc, Config{BatchSize: 2})
 			stop := run(t, e)
-			e.ExportSpan(span("a"))
-			e.ExportSpan(span("b"))
+			exportSpans(t, e, span("a"), span("b"))
 			if tt.wantSent > 0 {
 				<-c.spans
 			}
@@ -236,9 +261,7 @@ func TestRetryOnceThenDrop(t *testing.T) {
 func TestFlushOnStop(t *testing.T) {
 	c, cc := startCollector(t, 0)
 	e, _ := newExporter(t, cc, Config{})
-	for range 3 {
-		e.ExportSpan(span("x"))
-	}
+	exportSpans(t, e, span("x"), span("x"), span("x"))
 	stop := run(t, e)
 	stop()
 	select {
