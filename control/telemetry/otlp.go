@@ -16,6 +16,10 @@ import (
 	resourcepb "go.opentelemetry.io/proto/otlp/resource/v1"
 	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/emptypb"
 
 	"github.com/weft-mesh/weft/control/xds"
 )
@@ -34,8 +38,34 @@ const (
 )
 
 func registerReceivers(g grpc.ServiceRegistrar, h *Hub) {
-	coltracepb.RegisterTraceServiceServer(g, traceReceiver{h: h})
+	g.RegisterService(&traceServiceDesc, traceReceiver{h: h})
 	collogspb.RegisterLogsServiceServer(g, logsReceiver{h: h})
+}
+
+// traceServiceDesc is coltracepb.TraceService_ServiceDesc with a handler
+// that takes the request's bytes (as the unknown fields of an Empty) and
+// decodes them with decodeSpans.
+var traceServiceDesc = grpc.ServiceDesc{
+	ServiceName: coltracepb.TraceService_ServiceDesc.ServiceName,
+	HandlerType: (*coltracepb.TraceServiceServer)(nil),
+	Methods: []grpc.MethodDesc{{
+		MethodName: "Export",
+		Handler: func(srv any, ctx context.Context, dec func(any) error, interceptor grpc.UnaryServerInterceptor) (any, error) {
+			in := &emptypb.Empty{}
+			if err := dec(in); err != nil {
+				return nil, err
+			}
+			r := srv.(traceReceiver)
+			if interceptor == nil {
+				return r.exportWire(ctx, in.ProtoReflect().GetUnknown())
+			}
+			info := &grpc.UnaryServerInfo{Server: srv, FullMethod: coltracepb.TraceService_Export_FullMethodName}
+			return interceptor(ctx, in, info, func(ctx context.Context, req any) (any, error) {
+				return r.exportWire(ctx, req.(*emptypb.Empty).ProtoReflect().GetUnknown())
+			})
+		},
+	}},
+	Metadata: coltracepb.TraceService_ServiceDesc.Metadata,
 }
 
 // traceReceiver is the OTLP TraceService. Export runs on the RPC's
@@ -55,6 +85,29 @@ func (r traceReceiver) Export(ctx context.Context, req *coltracepb.ExportTraceSe
 		return nil, err
 	}
 	spans, rejected, msg := convertSpans(id, req.GetResourceSpans())
+	r.h.AddSpans(spans)
+	resp := &coltracepb.ExportTraceServiceResponse{}
+	if rejected > 0 {
+		resp.PartialSuccess = &coltracepb.ExportTracePartialSuccess{RejectedSpans: rejected, ErrorMessage: msg}
+	}
+	return resp, nil
+}
+
+// exportWire is Export for the request's wire bytes b, which must not
+// change afterwards (the stored spans view them).
+func (r traceReceiver) exportWire(ctx context.Context, b []byte) (*coltracepb.ExportTraceServiceResponse, error) {
+	id, err := r.h.authenticate(ctx)
+	if err != nil {
+		return nil, err
+	}
+	spans, rejected, msg, ok := decodeSpans(id, b)
+	if !ok {
+		req := &coltracepb.ExportTraceServiceRequest{}
+		if err := proto.Unmarshal(b, req); err != nil {
+			return nil, status.Errorf(codes.Internal, "grpc: error unmarshalling request: %v", err)
+		}
+		spans, rejected, msg = convertSpans(id, req.GetResourceSpans())
+	}
 	r.h.AddSpans(spans)
 	resp := &coltracepb.ExportTraceServiceResponse{}
 	if rejected > 0 {
@@ -142,7 +195,7 @@ func convertSpans(id xds.Identity, rss []*tracepb.ResourceSpans) (out []Span, re
 			for _, ss := range rs.GetScopeSpans() {
 				n += len(ss.GetSpans())
 			}
-			reject(n, fmt.Sprintf("%s may not send spans of namespace %q", id.Subject, ri.namespace))
+			reject(n, spanNamespaceDenied(id, ri.namespace))
 			continue
 		}
 		for _, ss := range rs.GetScopeSpans() {
@@ -173,6 +226,10 @@ func convertSpans(id xds.Identity, rss []*tracepb.ResourceSpans) (out []Span, re
 		}
 	}
 	return out, rejected, msg
+}
+
+func spanNamespaceDenied(id xds.Identity, ns string) string {
+	return fmt.Sprintf("%s may not send spans of namespace %q", id.Subject, ns)
 }
 
 func statusName(c tracepb.Status_StatusCode) string {

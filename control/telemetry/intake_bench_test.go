@@ -1,0 +1,221 @@
+package telemetry
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"runtime"
+	"testing"
+	"time"
+
+	collogspb "go.opentelemetry.io/proto/otlp/collector/logs/v1"
+	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
+	commonpb "go.opentelemetry.io/proto/otlp/common/v1"
+	logspb "go.opentelemetry.io/proto/otlp/logs/v1"
+	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/emptypb"
+
+	"github.com/weft-mesh/weft/control/xds"
+)
+
+// intakeBatch is how many spans or records a proxy sends per export.
+const intakeBatch = 512
+
+func intAttr(k string, v int64) *commonpb.KeyValue {
+	return &commonpb.KeyValue{Key: k, Value: &commonpb.AnyValue{Value: &commonpb.AnyValue_IntValue{IntValue: v}}}
+}
+
+func benchIDs(i int) (trace, span, parent []byte) {
+	trace, span, parent = make([]byte, 16), make([]byte, 8), make([]byte, 8)
+	binary.BigEndian.PutUint64(trace, 0x4bf92f3577b34da6)
+	binary.BigEndian.PutUint64(trace[8:], uint64(i+1))
+	binary.BigEndian.PutUint64(span, uint64(i+1)<<8|1)
+	binary.BigEndian.PutUint64(parent, uint64(i+1)<<8|2)
+	return trace, span, parent
+}
+
+// benchSpanRequest is a source sidecar's export: spans with the
+// attributes proxy/telemetry_record.go sets.
+func benchSpanRequest(n int) *coltracepb.ExportTraceServiceRequest {
+	start := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC).UnixNano()
+	spans := make([]*tracepb.Span, n)
+	for i := range spans {
+		tid, sid, pid := benchIDs(i)
+		route := fmt.Sprintf("catalog-%d", i%4)
+		spans[i] = &tracepb.Span{
+			TraceId: tid, SpanId: sid, ParentSpanId: pid, Name: "GET " + route,
+			Kind:              tracepb.Span_SPAN_KIND_CLIENT,
+			StartTimeUnixNano: uint64(start + int64(i)*1000), EndTimeUnixNano: uint64(start + int64(i)*1000 + 1_250_000),
+			Flags: 0x300,
+			Attributes: []*commonpb.KeyValue{
+				str("http.request.method", "GET"), str("url.path", fmt.Sprintf("/products/%d", i%100)),
+				str("http.route", route), str("server.address", "catalog.shop:8080"),
+				intAttr("http.response.status_code", 200),
+				str("network.peer.address", fmt.Sprintf("10.0.0.%d:8080", i%8)),
+				str("weft.reporter", "source"), str("weft.cluster", "catalog.shop|8080"),
+				str("weft.upstream", fmt.Sprintf("10.0.0.%d:8080", i%8)), str("weft.response_flags", "-"),
+				str("weft.source_workload", "frontend"), str("weft.source_namespace", "shop"),
+				str("weft.source_principal", "spiffe://cluster.local/ns/shop/sa/frontend"),
+				str("weft.destination_workload", "catalog"), str("weft.destination_namespace", "shop"),
+				str("weft.destination_service", "catalog.shop"),
+				str("weft.destination_principal", "spiffe://cluster.local/ns/shop/sa/catalog"),
+			},
+		}
+	}
+	return &coltracepb.ExportTraceServiceRequest{ResourceSpans: []*tracepb.ResourceSpans{{
+		Resource:   resource("shop", "frontend", "frontend-7d9f-abcde.shop"),
+		ScopeSpans: []*tracepb.ScopeSpans{{Spans: spans}},
+	}}}
+}
+
+// benchAccessBody is an access record as proxy/telemetry_record.go
+// renders it.
+func benchAccessBody(i int, tid, sid []byte) string {
+	return fmt.Sprintf(`{"time":"2026-11-25T12:00:00.%06dZ","kind":"http","reporter":"source","trace_id":"%x","span_id":"%x",`+
+		`"request_id":"5f1c2a3b-%08d","listener":"outbound","route":"catalog-%d","method":"GET","authority":"catalog.shop:8080",`+
+		`"path":"/products/%d","protocol":"HTTP/1.1","status":200,"flags":"-","attempts":1,"cluster":"catalog.shop|8080",`+
+		`"upstream":"10.0.0.%d:8080","duration_ms":1.250,"upstream_ms":1.100,"bytes_in":0,"bytes_out":512,`+
+		`"source_workload":"frontend","source_namespace":"shop","source_principal":"spiffe://cluster.local/ns/shop/sa/frontend",`+
+		`"destination_workload":"catalog","destination_namespace":"shop","destination_service":"catalog.shop",`+
+		`"destination_principal":"spiffe://cluster.local/ns/shop/sa/catalog","user_agent":"Go-http-client/1.1"}`,
+		i%1_000_000, tid, sid, i, i%4, i%100, i%8)
+}
+
+// benchLogRequest is a source sidecar's export of access records.
+func benchLogRequest(n int) *collogspb.ExportLogsServiceRequest {
+	start := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC).UnixNano()
+	recs := make([]*logspb.LogRecord, n)
+	for i := range recs {
+		tid, sid, _ := benchIDs(i)
+		recs[i] = &logspb.LogRecord{
+			TimeUnixNano: uint64(start + int64(i)*1000), ObservedTimeUnixNano: uint64(start + int64(i)*1000 + 1_250_000),
+			SeverityNumber: logspb.SeverityNumber_SEVERITY_NUMBER_INFO, SeverityText: "INFO",
+			Body:    &commonpb.AnyValue{Value: &commonpb.AnyValue_StringValue{StringValue: benchAccessBody(i, tid, sid)}},
+			TraceId: tid, SpanId: sid,
+		}
+	}
+	return &collogspb.ExportLogsServiceRequest{ResourceLogs: []*logspb.ResourceLogs{{
+		Resource:  resource("shop", "frontend", "frontend-7d9f-abcde.shop"),
+		ScopeLogs: []*logspb.ScopeLogs{{LogRecords: recs}},
+	}}}
+}
+
+func benchHub() *Hub {
+	return New(Options{
+		Clock: newFakeClock(),
+		Auth: AuthFunc(func(context.Context) (xds.Identity, error) {
+			return xds.Identity{Subject: "proxy", Namespace: "shop"}, nil
+		}),
+	})
+}
+
+// mallocs returns the number of heap allocations so far.
+func mallocs() uint64 {
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return ms.Mallocs
+}
+
+// reportPerItem reports ns/item and allocs/item for b.N batches of n
+// items; before is mallocs() before the loop.
+func reportPerItem(b *testing.B, n int, before uint64) {
+	items := float64(b.N * n)
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/items, "ns/item")
+	b.ReportMetric(float64(mallocs()-before)/items, "allocs/item")
+}
+
+// BenchmarkIntakeSpans measures the hub's cost of one span: decoding the
+// OTLP request as gRPC does ("decode+export") and storing it ("export").
+func BenchmarkIntakeSpans(b *testing.B) {
+	req := benchSpanRequest(intakeBatch)
+	wire, err := proto.Marshal(req)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Run("wire", func(b *testing.B) {
+		// What the receiver does: gRPC decodes an Empty, exportWire the
+		// rest.
+		r := traceReceiver{h: benchHub()}
+		ctx := context.Background()
+		b.ReportAllocs()
+		b.SetBytes(int64(len(wire)))
+		before := mallocs()
+		for b.Loop() {
+			in := &emptypb.Empty{}
+			if err := proto.Unmarshal(wire, in); err != nil {
+				b.Fatal(err)
+			}
+			resp, err := r.exportWire(ctx, in.ProtoReflect().GetUnknown())
+			if err != nil || resp.GetPartialSuccess() != nil {
+				b.Fatal(err, resp)
+			}
+		}
+		reportPerItem(b, intakeBatch, before)
+	})
+	for _, decode := range []bool{true, false} {
+		name := "export"
+		if decode {
+			name = "decode+export"
+		}
+		b.Run(name, func(b *testing.B) {
+			h := benchHub()
+			r := traceReceiver{h: h}
+			ctx := context.Background()
+			b.ReportAllocs()
+			b.SetBytes(int64(len(wire)))
+			before := mallocs()
+			for b.Loop() {
+				in := req
+				if decode {
+					in = &coltracepb.ExportTraceServiceRequest{}
+					if err := proto.Unmarshal(wire, in); err != nil {
+						b.Fatal(err)
+					}
+				}
+				resp, err := r.Export(ctx, in)
+				if err != nil || resp.GetPartialSuccess() != nil {
+					b.Fatal(err, resp)
+				}
+			}
+			reportPerItem(b, intakeBatch, before)
+		})
+	}
+}
+
+// BenchmarkIntakeLogs measures the hub's cost of one access record.
+func BenchmarkIntakeLogs(b *testing.B) {
+	req := benchLogRequest(intakeBatch)
+	wire, err := proto.Marshal(req)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, decode := range []bool{true, false} {
+		name := "export"
+		if decode {
+			name = "decode+export"
+		}
+		b.Run(name, func(b *testing.B) {
+			h := benchHub()
+			r := logsReceiver{h: h}
+			ctx := context.Background()
+			b.ReportAllocs()
+			b.SetBytes(int64(len(wire)))
+			before := mallocs()
+			for b.Loop() {
+				in := req
+				if decode {
+					in = &collogspb.ExportLogsServiceRequest{}
+					if err := proto.Unmarshal(wire, in); err != nil {
+						b.Fatal(err)
+					}
+				}
+				resp, err := r.Export(ctx, in)
+				if err != nil || resp.GetPartialSuccess() != nil {
+					b.Fatal(err, resp)
+				}
+			}
+			reportPerItem(b, intakeBatch, before)
+		})
+	}
+}
