@@ -10,7 +10,8 @@ import (
 	"google.golang.org/protobuf/proto"
 )
 
-// Ready reports whether a configuration with listeners has been applied.
+// Ready reports whether a configuration with listeners (and the route
+// configurations they read over RDS) has been applied.
 //
 // With an identity source, a proxy of a mesh with mTLS (it received SDS
 // secrets) is ready only once it holds its certificate too: before that

@@ -396,10 +396,27 @@ func (p *Proxy) replace(typeURL string, msgs map[string]proto.Message) error {
 	p.lastUpdate = p.clock()
 	p.metrics.updates.Add(1)
 	p.log.Debug("config applied", "type", shortType(typeURL), "resources", len(msgs), "version", p.version, "took", p.clock().Sub(start))
-	if len(p.accepted.listeners) > 0 {
+	if p.warm() {
 		p.readyMu.Do(func() { close(p.ready) })
 	}
 	return nil
+}
+
+// warm reports whether the accepted configuration can serve: it has
+// listeners and every route configuration they name over RDS has arrived
+// (Envoy's listener warming). Called with p.mu held.
+func (p *Proxy) warm() bool {
+	if len(p.accepted.listeners) == 0 {
+		return false
+	}
+	for _, l := range p.accepted.listeners {
+		if l.http != nil && l.http.rdsName != "" {
+			if _, ok := p.accepted.routes[l.http.rdsName]; !ok {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // build makes a graph from r, reusing clusters of old whose spec and
@@ -434,7 +451,8 @@ func (p *Proxy) build(r resources, old *graph) (*graph, error) {
 	return g, nil
 }
 
-// Configured is closed once the first configuration with listeners is applied.
+// Configured is closed once the first configuration with listeners, and
+// the route configurations they read over RDS, is applied.
 func (p *Proxy) Configured() <-chan struct{} { return p.ready }
 
 // Shutdown closes every listener and waits for connections to drain up to
