@@ -6,10 +6,21 @@
 # trap that stops every process started with `start`.
 #
 # The functions read these globals of the sourcing script when called: LOGS
-# (log folder), BIN (built tools), DUR, WARM, THREADS, CONNS (wrk runs),
-# RATE, LATN (latency runs), ROUNDS, ROUND_DUR (alternating rounds), and
+# (log folder), BIN (built tools), ROUNDS (alternating rounds), and
 # H1_LATENCY_HOOK (optional: a function bench_h1 calls as
-# `HOOK before|after SETUP` around its latency run).
+# `HOOK before|after SETUP` around its latency run). The knobs every driver
+# shares are set here from the environment (defaults in brackets):
+# BENCH_DURATION [10] seconds per throughput run, BENCH_WARMUP [3],
+# BENCH_CONNS [50], BENCH_THREADS [2] (wrk), BENCH_RATE [1000] and
+# BENCH_LAT_REQUESTS [10000] (latency runs), BENCH_ROUND_DURATION [5]
+# seconds per alternating round.
+DUR=${BENCH_DURATION:-10}
+WARM=${BENCH_WARMUP:-3}
+CONNS=${BENCH_CONNS:-50}
+THREADS=${BENCH_THREADS:-2}
+RATE=${BENCH_RATE:-1000}
+LATN=${BENCH_LAT_REQUESTS:-10000}
+ROUND_DUR=${BENCH_ROUND_DURATION:-5}
 
 log() { printf '[bench %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 die() { log "error: $*"; exit 1; }
