@@ -43,7 +43,10 @@ type Options struct {
 	// Listen opens the socket of a listener. Default: a TCP listener with
 	// SO_REUSEPORT, as Envoy's enable_reuse_port (several sidecars on one
 	// host may serve the same upstream port, and a new process can bind
-	// before the old one lets go).
+	// before the old one lets go). A gateway (Role "gateway") binds its
+	// ports exclusively instead: they face users, and a second mesh on the
+	// same port must fail to bind rather than silently take half of the
+	// connections.
 	// Hot upgrade passes a function that returns inherited sockets first.
 	Listen func(name, addr string) (net.Listener, error)
 	// DrainTimeout bounds how long a removed listener's connections may finish; default 5s.
@@ -138,6 +141,9 @@ func New(opts Options) *Proxy {
 	}
 	if opts.Listen == nil {
 		opts.Listen = listenReusePort
+		if opts.Role == "gateway" {
+			opts.Listen = listenExclusive
+		}
 	}
 	if opts.DrainTimeout == 0 {
 		opts.DrainTimeout = 5 * time.Second

@@ -18,3 +18,9 @@ func listenReusePort(_ string, addr string) (net.Listener, error) {
 	}}
 	return lc.Listen(context.Background(), "tcp", addr)
 }
+
+// listenExclusive binds addr without SO_REUSEPORT (Go sets SO_REUSEADDR, so
+// a restarted process binds despite TIME_WAIT, but never beside a live one).
+func listenExclusive(_ string, addr string) (net.Listener, error) {
+	return net.Listen("tcp", addr)
+}
