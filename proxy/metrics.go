@@ -37,6 +37,19 @@ func newMetrics() *metrics {
 	}
 }
 
+// counter returns the counter of key k in set, creating it; mu guards set.
+// The counter itself is updated without the lock.
+func counter[K comparable, C any](mu *sync.Mutex, set map[K]*C, k K) *C {
+	mu.Lock()
+	defer mu.Unlock()
+	c := set[k]
+	if c == nil {
+		c = new(C)
+		set[k] = c
+	}
+	return c
+}
+
 // rbacDecision counts one RBAC decision; allowed ones are not split by
 // policy.
 func (m *metrics) rbacDecision(listener string, allowed bool, policy string) {
@@ -44,49 +57,22 @@ func (m *metrics) rbacDecision(listener string, allowed bool, policy string) {
 	if allowed {
 		k[1], k[2] = "allowed", ""
 	}
-	m.mu.Lock()
-	c := m.rbac[k]
-	if c == nil {
-		c = new(atomic.Uint64)
-		m.rbac[k] = c
-	}
-	m.mu.Unlock()
-	c.Add(1)
+	counter(&m.mu, m.rbac, k).Add(1)
 }
 
 // jwtFailure counts one request refused by the JWT filter.
 func (m *metrics) jwtFailure(listener, reason string) {
 	k := [2]string{listener, reason}
-	m.mu.Lock()
-	c := m.jwt[k]
-	if c == nil {
-		c = new(atomic.Uint64)
-		m.jwt[k] = c
-	}
-	m.mu.Unlock()
-	c.Add(1)
+	counter(&m.mu, m.jwt, k).Add(1)
 }
 
 func (m *metrics) localReply(listener, reason string) {
 	k := [2]string{listener, reason}
-	m.mu.Lock()
-	c := m.replies[k]
-	if c == nil {
-		c = new(atomic.Uint64)
-		m.replies[k] = c
-	}
-	m.mu.Unlock()
-	c.Add(1)
+	counter(&m.mu, m.replies, k).Add(1)
 }
 
 func (m *metrics) tcpBytes(cluster string, in, out int64) {
-	m.mu.Lock()
-	c := m.tcp[cluster]
-	if c == nil {
-		c = new([2]atomic.Uint64)
-		m.tcp[cluster] = c
-	}
-	m.mu.Unlock()
+	c := counter(&m.mu, m.tcp, cluster)
 	c[0].Add(uint64(in))
 	c[1].Add(uint64(out))
 }
