@@ -444,3 +444,24 @@ round_ratio() {
 	done
 	median %.2f "${v[@]}"
 }
+
+# h1_rows LABELS SETUP...: the rows of the two-hop HTTP/1.1 table of
+# mtls.sh and telemetry.sh; LABELS names the associative array holding the
+# second column (what differs between the setups).
+h1_rows() {
+	local -n label=$1
+	shift
+	local s
+	for s in "$@"; do
+		if [[ -n ${R[h1.$s.failed]:-} ]]; then
+			echo "| $s | failed: see notes | | | | | | | | |"
+			continue
+		fi
+		printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' "$s" "${label[$s]}" \
+			"$(num "${R[h1.$s.rps]:-}")" \
+			"$(us "${R[h1.$s.p50_us]:-}")" "$(us "${R[h1.$s.p99_us]:-}")" \
+			"$(added h1 "$s" p99_us)" \
+			"$(num "${R[h1.$s.cpu]:-}")" "$(per_req h1 "$s")" \
+			"$(num "${R[h1.$s.cpu_fixed]:-}")" "$(per_req_fixed "$s")"
+	done
+}

@@ -172,21 +172,6 @@ measure() {
 
 # ------------------------------------------------------------------- report
 
-table_rows() { # SETUP...
-	local s
-	for s in "$@"; do
-		if [[ -n ${R[h1.$s.failed]:-} ]]; then
-			echo "| $s | failed: see notes | | | | | | | | |"
-			continue
-		fi
-		printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' "$s" "${HOP[$s]}" \
-			"$(num "${R[h1.$s.rps]:-}")" \
-			"$(us "${R[h1.$s.p50_us]:-}")" "$(us "${R[h1.$s.p99_us]:-}")" \
-			"$(added h1 "$s" p99_us)" \
-			"$(num "${R[h1.$s.cpu]:-}")" "$(per_req h1 "$s")" \
-			"$(num "${R[h1.$s.cpu_fixed]:-}")" "$(per_req_fixed "$s")"
-	done
-}
 
 round_rows() { # SETUP...
 	local s
@@ -285,7 +270,7 @@ mostly idle and pays a wake-up per request.
 
 | setup | A → B | max req/s | p50 µs | p99 µs | p99 added µs | CPU s | CPU µs/req | CPU % at $RATE rps | CPU µs/req at $RATE rps |
 |---|---|--:|--:|--:|--:|--:|--:|--:|--:|
-$(table_rows direct weft weft-mtls haproxy haproxy-tls)
+$(h1_rows HOP direct weft weft-mtls haproxy haproxy-tls)
 
 Connections from A to B still open after the load runs (each was
 handshaked once and reused): weft $(num "${R[h1.weft.conns]:-}"), weft mTLS $(num "${R[h1.weft-mtls.conns]:-}"),

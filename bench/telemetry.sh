@@ -218,21 +218,6 @@ first_trace() {
 
 # ------------------------------------------------------------------- report
 
-table_rows() { # SETUP...
-	local s
-	for s in "$@"; do
-		if [[ -n ${R[h1.$s.failed]:-} ]]; then
-			echo "| $s | failed: see notes | | | | | | | | |"
-			continue
-		fi
-		printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' "$s" "${TEL[$s]}" \
-			"$(num "${R[h1.$s.rps]:-}")" \
-			"$(us "${R[h1.$s.p50_us]:-}")" "$(us "${R[h1.$s.p99_us]:-}")" \
-			"$(added h1 "$s" p99_us)" \
-			"$(num "${R[h1.$s.cpu]:-}")" "$(per_req h1 "$s")" \
-			"$(num "${R[h1.$s.cpu_fixed]:-}")" "$(per_req_fixed "$s")"
-	done
-}
 
 round_rows() { # SETUP...
 	local s i v hub
@@ -366,7 +351,7 @@ rps" the same during the fixed-rate run (% of one core, and per request).
 
 | setup | telemetry | max req/s | p50 µs | p99 µs | p99 added µs | CPU s | CPU µs/req | CPU % at $RATE rps | CPU µs/req at $RATE rps |
 |---|---|--:|--:|--:|--:|--:|--:|--:|--:|
-$(table_rows direct "${SETUPS[@]}")
+$(h1_rows TEL direct "${SETUPS[@]}")
 
 ## Alternating rounds
 
