@@ -4,46 +4,18 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/weft-mesh/weft/examples/shop/internal/cart"
+	"github.com/weft-mesh/weft/examples/shop/internal/cart/carttest"
 	"github.com/weft-mesh/weft/examples/shop/internal/cartpb"
 	"github.com/weft-mesh/weft/examples/shop/internal/catalog"
-	"github.com/weft-mesh/weft/examples/shop/internal/instance"
 )
 
 var discard = slog.New(slog.DiscardHandler)
-
-// startCart runs a real cart service on loopback and returns a client.
-func startCart(t *testing.T) *cartpb.Client {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	svc := cart.NewService(cart.NewStore(), discard)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- instance.Serve(ctx, ln, svc.Handler(), 5*time.Second, discard) }()
-	conn, err := cartpb.Dial(ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = conn.Close()
-		cancel()
-		if err := <-done; err != nil {
-			t.Error(err)
-		}
-		svc.Shutdown()
-	})
-	return cartpb.NewClient(conn)
-}
 
 func catalogClient(t *testing.T, h http.Handler) *catalog.Client {
 	t.Helper()
@@ -74,7 +46,7 @@ func post(h http.Handler, path string) *httptest.ResponseRecorder {
 
 func TestCheckout(t *testing.T) {
 	ctx := context.Background()
-	c := startCart(t)
+	c := carttest.Start(t)
 	h := newHandler(c, catalogClient(t, catalog.NewHandler("v1", "catalog-v1-0", discard)))
 	if _, err := c.AddItem(ctx, "alice", "mug", 2); err != nil {
 		t.Fatal(err)
@@ -124,7 +96,7 @@ func TestCheckoutErrors(t *testing.T) {
 		{name: "catalog down", user: "u2", fill: []string{"mug"}, catalog: down, code: 502, err: `price \"mug\": catalog: get \"mug\": status 503: upstream connect error`},
 		{name: "catalog too slow", user: "u3", fill: []string{"mug"}, catalog: blockedCatalog, timeout: 50 * time.Millisecond, code: 504, err: "context deadline exceeded"},
 	}
-	c := startCart(t)
+	c := carttest.Start(t)
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			for _, sku := range tc.fill {
@@ -185,7 +157,7 @@ func TestRandomID(t *testing.T) {
 
 func TestClient(t *testing.T) {
 	ctx := context.Background()
-	c := startCart(t)
+	c := carttest.Start(t)
 	srv := httptest.NewServer(newHandler(c, catalogClient(t, catalog.NewHandler("v1", "x", discard))))
 	defer srv.Close()
 	cl, err := NewClient(srv.URL+"/", &http.Client{Timeout: 5 * time.Second})

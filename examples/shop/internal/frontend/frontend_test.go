@@ -2,20 +2,17 @@ package frontend
 
 import (
 	"bytes"
-	"context"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/weft-mesh/weft/examples/shop/internal/cart"
+	"github.com/weft-mesh/weft/examples/shop/internal/cart/carttest"
 	"github.com/weft-mesh/weft/examples/shop/internal/cartpb"
 	"github.com/weft-mesh/weft/examples/shop/internal/catalog"
 	"github.com/weft-mesh/weft/examples/shop/internal/checkout"
-	"github.com/weft-mesh/weft/examples/shop/internal/instance"
 )
 
 var discard = slog.New(slog.DiscardHandler)
@@ -29,27 +26,7 @@ type shop struct {
 
 func newShop(t *testing.T, catalogHandler http.Handler) *shop {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	svc := cart.NewService(cart.NewStore(), discard)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- instance.Serve(ctx, ln, svc.Handler(), 5*time.Second, discard) }()
-	conn, err := cartpb.Dial(ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = conn.Close()
-		cancel()
-		if err := <-done; err != nil {
-			t.Error(err)
-		}
-		svc.Shutdown()
-	})
-	cartClient := cartpb.NewClient(conn)
+	cartClient := carttest.Start(t)
 	catSrv := httptest.NewServer(catalogHandler)
 	t.Cleanup(catSrv.Close)
 	hc := &http.Client{Timeout: 5 * time.Second}
