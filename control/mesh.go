@@ -176,9 +176,9 @@ func MeshComponent(opts MeshOptions) Component {
 		p.API.Handle("GET /api/v1/alerts", alerts.Handler())
 		dashboard.Register(p.API.Handle)
 		m := &Mesh{Registry: reg, XDS: srv, XDSAddr: lis.Addr(), JoinToken: token, Tokens: issuer, CA: authority, Source: src, Telemetry: hub, Alerts: alerts, log: p.Logger.With("component", "ca")}
-		p.API.Handle("POST /api/v1/join-tokens", operatorOnly(token, joinTokensHandler(issuer)))
+		p.API.Handle("POST /api/v1/join-tokens", api.OperatorOnly(token, joinTokensHandler(issuer)))
 		if authority != nil {
-			p.API.Handle("POST /api/v1/ca/rotate", operatorOnly(token, m.rotateHandler()))
+			p.API.Handle("POST /api/v1/ca/rotate", api.OperatorOnly(token, m.rotateHandler()))
 		}
 		if opts.Started != nil {
 			opts.Started(m)
@@ -277,9 +277,6 @@ func joinToken(dir string) (string, error) {
 	}
 	return t, nil
 }
-
-// operatorOnly is api.OperatorOnly.
-func operatorOnly(token string, h http.Handler) http.Handler { return api.OperatorOnly(token, h) }
 
 // joinTokensHandler issues join tokens bound to an identity.
 func joinTokensHandler(iss *jointoken.Issuer) http.Handler {
