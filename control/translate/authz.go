@@ -298,7 +298,7 @@ func (t *translator) visibilityPolicy() (string, *rbacv3.Policy) {
 		if vis == v1alpha1.VisibilityIntranet && t.in.Resources.GatewayExposure(g.Namespace, g.Name) != resource.ExposureInternet {
 			continue
 		}
-		ids = append(ids, authenticated(exactMatch(gatewayPrincipal(td, g.Namespace, g.Name))))
+		ids = append(ids, authenticated(exactMatch(workloadID(td, g.Namespace, g.Name))))
 	}
 	if len(ids) == 0 {
 		return "", nil
@@ -309,9 +309,10 @@ func (t *translator) visibilityPolicy() (string, *rbacv3.Policy) {
 	}
 }
 
-// gatewayPrincipal is the SPIFFE ID a Gateway's proxies run as.
-func gatewayPrincipal(td, ns, name string) string {
-	return "spiffe://" + td + "/ns/" + ns + "/sa/" + name
+// workloadID is the SPIFFE ID of service account sa in namespace ns; a
+// Gateway's proxies run as the service account named after it.
+func workloadID(td, ns, sa string) string {
+	return "spiffe://" + td + "/ns/" + ns + "/sa/" + sa
 }
 
 // --- jwt_authn ---

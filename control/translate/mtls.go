@@ -131,7 +131,7 @@ func (t *translator) upstreamTransportSocket(ins []registry.Instance) *corev3.Tr
 		if sa == "" {
 			sa = v1alpha1.DefaultServiceAccount
 		}
-		ids = append(ids, "spiffe://"+t.in.Mesh.trustDomain()+"/ns/"+in.Service.Namespace+"/sa/"+sa)
+		ids = append(ids, workloadID(t.in.Mesh.trustDomain(), in.Service.Namespace, sa))
 	}
 	if len(ins) > 0 && disabled == len(ins) {
 		return nil
