@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"path/filepath"
 	"strings"
@@ -180,6 +181,10 @@ func MeshComponent(opts MeshOptions) Component {
 		if authority != nil {
 			p.API.Handle("POST /api/v1/ca/rotate", api.OperatorOnly(token, m.rotateHandler()))
 		}
+		// Profiles show what the hub and the xDS server spend, as istiod's
+		// /debug/pprof does; they need the operator token.
+		p.API.Handle("GET /debug/pprof/", api.OperatorOnly(token, http.HandlerFunc(pprof.Index)))
+		p.API.Handle("GET /debug/pprof/profile", api.OperatorOnly(token, http.HandlerFunc(pprof.Profile)))
 		if opts.Started != nil {
 			opts.Started(m)
 		}

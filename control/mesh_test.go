@@ -58,6 +58,8 @@ func TestAPIOffLoopbackNeedsTokenForWrites(t *testing.T) {
 		{"join token without operator token", http.MethodPost, "/api/v1/join-tokens", "", `{"namespace":"a","serviceAccount":"b"}`, 401},
 		{"join token with a bad namespace", http.MethodPost, "/api/v1/join-tokens", m.JoinToken, `{"namespace":"A_B","serviceAccount":"b"}`, 400},
 		{"join token", http.MethodPost, "/api/v1/join-tokens", m.JoinToken, `{"namespace":"a","serviceAccount":"b","ttl":"1h"}`, 200},
+		{"profiles without operator token", http.MethodGet, "/debug/pprof/", "", "", 401},
+		{"profiles", http.MethodGet, "/debug/pprof/", m.JoinToken, "", 200},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if got := call(tc.method, tc.path, tc.token, tc.body); got != tc.want {

@@ -1,67 +1,99 @@
 package telemetry
 
 import (
+	"encoding/hex"
 	"slices"
-	"sort"
 	"strings"
 	"sync"
 	"time"
 )
 
-// storedLog is a record with the time the hub received it (which orders
-// eviction).
-type storedLog struct {
-	LogRecord
-	received time.Time
+// logEntry is one stored log record, kept small: ids as bytes (rendered in
+// hex when asked for), strings that view the bytes the record arrived in.
+// Storing one allocates nothing.
+type logEntry struct {
+	seq      uint64
+	received int64 // Unix ns; orders eviction
+	time     time.Time
+	traceID  [16]byte // all zero: none
+	spanID   [8]byte  // all zero: none
+	app      bool     // an application line (else an access record)
+
+	severity, body, namespace, workload, instance, stream string
 }
 
-// logStore keeps the most recent log records, at most max of them and none
-// older than retention, indexed by trace id and by workload. It is safe
-// for concurrent use.
+// record is the record as the API shows it.
+func (r *logEntry) record() LogRecord {
+	rec := LogRecord{
+		Seq: r.seq, Time: r.time, Kind: LogAccess, Severity: r.severity, Body: r.body,
+		Namespace: r.namespace, Workload: r.workload, Instance: r.instance, Stream: r.stream,
+	}
+	if r.app {
+		rec.Kind = LogApp
+	}
+	if r.traceID != [16]byte{} {
+		rec.TraceID = hex.EncodeToString(r.traceID[:])
+	}
+	if r.spanID != [8]byte{} {
+		rec.SpanID = hex.EncodeToString(r.spanID[:])
+	}
+	return rec
+}
+
+// entryFromLog is the record of a LogRecord given whole (Hub.AddLogs); ids
+// that are not valid hex of the right length are left out.
+func entryFromLog(l LogRecord) logEntry {
+	r := logEntry{time: l.Time, app: l.Kind == LogApp, severity: l.Severity, body: l.Body,
+		namespace: l.Namespace, workload: l.Workload, instance: l.Instance, stream: l.Stream}
+	if !decodeID(r.traceID[:], l.TraceID) {
+		r.traceID = [16]byte{}
+	}
+	if !decodeID(r.spanID[:], l.SpanID) {
+		r.spanID = [8]byte{}
+	}
+	return r
+}
+
+// logStore keeps the most recent log records, at most max of them and
+// none older than retention. Queries scan the store (it is bounded, and
+// reads are rare next to writes), so adding a record touches no index. It
+// is safe for concurrent use.
 type logStore struct {
 	retention time.Duration
 
-	mu         sync.Mutex
-	q          *queue[*storedLog]
-	byTrace    map[string][]*storedLog // in Seq order
-	byWorkload map[string][]*storedLog // by "<namespace>/<workload>", in Seq order
-	seq        uint64                  // Seq of the last record
-	notify     chan struct{}           // closed and replaced when records arrive
+	mu     sync.Mutex
+	q      *queue[logEntry]
+	seq    uint64        // Seq of the last record
+	notify chan struct{} // closed and replaced when records arrive
 }
 
 func newLogStore(max int, retention time.Duration) *logStore {
-	return &logStore{
-		retention: retention, q: newQueue[*storedLog](max),
-		byTrace: map[string][]*storedLog{}, byWorkload: map[string][]*storedLog{},
-		notify: make(chan struct{}),
-	}
+	return &logStore{retention: retention, q: newQueue[logEntry](max), notify: make(chan struct{})}
 }
 
-func workloadKey(ns, wl string) string { return ns + "/" + wl }
-
-// add stores records received at now (setting their Seq), evicting the
-// oldest beyond the bounds, and wakes the followers.
+// add stores records given whole (Hub.AddLogs).
 func (s *logStore) add(now time.Time, recs []LogRecord) {
+	out := make([]logEntry, len(recs))
+	for i := range recs {
+		out[i] = entryFromLog(recs[i])
+	}
+	s.addRecs(now, out)
+}
+
+// addRecs stores records received at now (setting their Seq), evicting
+// the oldest beyond the bounds, and wakes the followers.
+func (s *logStore) addRecs(now time.Time, recs []logEntry) {
 	if len(recs) == 0 {
 		return
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.expire(now)
+	at := now.UnixNano()
 	for i := range recs {
 		s.seq++
-		st := &storedLog{LogRecord: recs[i], received: now}
-		st.Seq = s.seq
-		if old, ok := s.q.push(st); ok {
-			s.unindex(old)
-		}
-		if st.TraceID != "" {
-			s.byTrace[st.TraceID] = append(s.byTrace[st.TraceID], st)
-		}
-		if st.Workload != "" {
-			k := workloadKey(st.Namespace, st.Workload)
-			s.byWorkload[k] = append(s.byWorkload[k], st)
-		}
+		recs[i].seq, recs[i].received = s.seq, at
+		s.q.push(recs[i])
 	}
 	close(s.notify)
 	s.notify = make(chan struct{})
@@ -69,37 +101,13 @@ func (s *logStore) add(now time.Time, recs []LogRecord) {
 
 // expire drops records received before now-retention. Caller holds s.mu.
 func (s *logStore) expire(now time.Time) {
-	cutoff := now.Add(-s.retention)
+	cutoff := now.Add(-s.retention).UnixNano()
 	for {
 		st, ok := s.q.front()
-		if !ok || !st.received.Before(cutoff) {
+		if !ok || st.received >= cutoff {
 			return
 		}
 		s.q.pop()
-		s.unindex(st)
-	}
-}
-
-// unindex removes an evicted record (the oldest) from the indexes. Caller
-// holds s.mu.
-func (s *logStore) unindex(st *storedLog) {
-	drop := func(m map[string][]*storedLog, k string) {
-		list := m[k]
-		if len(list) > 0 && list[0] == st {
-			list[0] = nil
-			list = list[1:]
-		}
-		if len(list) == 0 {
-			delete(m, k)
-			return
-		}
-		m[k] = list
-	}
-	if st.TraceID != "" {
-		drop(s.byTrace, st.TraceID)
-	}
-	if st.Workload != "" {
-		drop(s.byWorkload, workloadKey(st.Namespace, st.Workload))
 	}
 }
 
@@ -129,60 +137,34 @@ func (s *logStore) query(now time.Time, q LogQuery) (recs []LogRecord, last uint
 	if q.Limit <= 0 {
 		q.Limit = DefaultLogLimit
 	}
-	q.TraceID = strings.ToLower(q.TraceID)
+	var trace [16]byte
+	badTrace := q.TraceID != "" && !decodeID(trace[:], q.TraceID)
 	contains := strings.ToLower(q.Contains)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.expire(now)
-	var candidates []*storedLog
-	switch {
-	case q.TraceID != "":
-		candidates = after(s.byTrace[q.TraceID], q.After)
-	case q.Workload != "" && q.Namespace != "":
-		candidates = after(s.byWorkload[workloadKey(q.Namespace, q.Workload)], q.After)
-	case q.Workload != "":
-		for k, list := range s.byWorkload {
-			if _, wl, _ := strings.Cut(k, "/"); wl == q.Workload {
-				candidates = append(candidates, after(list, q.After)...)
-			}
-		}
-		slices.SortFunc(candidates, func(a, b *storedLog) int { return cmpSeq(a.Seq, b.Seq) })
-	default:
-		if first, ok := s.q.front(); ok {
-			for i := max(0, int(int64(q.After)-int64(first.Seq)+1)); i < s.q.len(); i++ {
-				candidates = append(candidates, s.q.at(i))
-			}
-		}
+	if badTrace { // no record carries an id that is not 32 hex digits
+		return nil, s.seq, s.notify
 	}
-	for i := len(candidates) - 1; i >= 0 && len(recs) < q.Limit; i-- {
-		st := candidates[i]
+	// The newest first, down to the first record after q.After.
+	first := 0
+	if f, ok := s.q.front(); ok && q.After >= f.seq {
+		first = int(q.After - f.seq + 1)
+	}
+	for i := s.q.len() - 1; i >= first && len(recs) < q.Limit; i-- {
+		st := s.q.ptr(i)
 		switch {
-		case q.Workload != "" && st.Workload != q.Workload,
-			q.Namespace != "" && st.Namespace != q.Namespace,
-			!q.Since.IsZero() && st.Time.Before(q.Since),
-			contains != "" && !strings.Contains(strings.ToLower(st.Body), contains):
+		case q.TraceID != "" && st.traceID != trace,
+			q.Workload != "" && st.workload != q.Workload,
+			q.Namespace != "" && st.namespace != q.Namespace,
+			!q.Since.IsZero() && st.time.Before(q.Since),
+			contains != "" && !strings.Contains(strings.ToLower(st.body), contains):
 			continue
 		}
-		recs = append(recs, st.LogRecord)
+		recs = append(recs, st.record())
 	}
 	slices.Reverse(recs)
 	return recs, s.seq, s.notify
-}
-
-func cmpSeq(a, b uint64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
-}
-
-// after returns the records of list (in Seq order) with a Seq above seq.
-func after(list []*storedLog, seq uint64) []*storedLog {
-	i := sort.Search(len(list), func(i int) bool { return list[i].Seq > seq })
-	return list[i:]
 }
 
 // len returns the number of stored records.

@@ -38,34 +38,35 @@ const (
 )
 
 func registerReceivers(g grpc.ServiceRegistrar, h *Hub) {
-	g.RegisterService(&traceServiceDesc, traceReceiver{h: h})
-	collogspb.RegisterLogsServiceServer(g, logsReceiver{h: h})
+	g.RegisterService(wireServiceDesc(coltracepb.TraceService_ServiceDesc, coltracepb.TraceService_Export_FullMethodName,
+		func(ctx context.Context, b []byte) (any, error) { return traceReceiver{h: h}.exportWire(ctx, b) }), traceReceiver{h: h})
+	g.RegisterService(wireServiceDesc(collogspb.LogsService_ServiceDesc, collogspb.LogsService_Export_FullMethodName,
+		func(ctx context.Context, b []byte) (any, error) { return logsReceiver{h: h}.exportWire(ctx, b) }), logsReceiver{h: h})
 }
 
-// traceServiceDesc is coltracepb.TraceService_ServiceDesc with a handler
-// that takes the request's bytes (as the unknown fields of an Empty) and
-// decodes them with decodeSpans.
-var traceServiceDesc = grpc.ServiceDesc{
-	ServiceName: coltracepb.TraceService_ServiceDesc.ServiceName,
-	HandlerType: (*coltracepb.TraceServiceServer)(nil),
-	Methods: []grpc.MethodDesc{{
+// wireServiceDesc is desc (an OTLP collector service) with an Export
+// handler that takes the request's bytes (as the unknown fields of an
+// Empty, which gRPC decodes into a copy the handler may keep) and gives
+// them to export, which reads them without message structs (scanSpans,
+// scanLogs).
+func wireServiceDesc(desc grpc.ServiceDesc, method string, export func(context.Context, []byte) (any, error)) *grpc.ServiceDesc {
+	desc.Methods = []grpc.MethodDesc{{
 		MethodName: "Export",
 		Handler: func(srv any, ctx context.Context, dec func(any) error, interceptor grpc.UnaryServerInterceptor) (any, error) {
 			in := &emptypb.Empty{}
 			if err := dec(in); err != nil {
 				return nil, err
 			}
-			r := srv.(traceReceiver)
 			if interceptor == nil {
-				return r.exportWire(ctx, in.ProtoReflect().GetUnknown())
+				return export(ctx, in.ProtoReflect().GetUnknown())
 			}
-			info := &grpc.UnaryServerInfo{Server: srv, FullMethod: coltracepb.TraceService_Export_FullMethodName}
+			info := &grpc.UnaryServerInfo{Server: srv, FullMethod: method}
 			return interceptor(ctx, in, info, func(ctx context.Context, req any) (any, error) {
-				return r.exportWire(ctx, req.(*emptypb.Empty).ProtoReflect().GetUnknown())
+				return export(ctx, req.(*emptypb.Empty).ProtoReflect().GetUnknown())
 			})
 		},
-	}},
-	Metadata: coltracepb.TraceService_ServiceDesc.Metadata,
+	}}
+	return &desc
 }
 
 // traceReceiver is the OTLP TraceService. Export runs on the RPC's
@@ -100,15 +101,18 @@ func (r traceReceiver) exportWire(ctx context.Context, b []byte) (*coltracepb.Ex
 	if err != nil {
 		return nil, err
 	}
-	spans, rejected, msg, ok := decodeSpans(id, b)
-	if !ok {
+	recs, rejected, msg, ok := scanSpans(id, b)
+	if ok {
+		r.h.spans.addRecs(r.h.opts.Clock.Now(), recs)
+	} else {
 		req := &coltracepb.ExportTraceServiceRequest{}
 		if err := proto.Unmarshal(b, req); err != nil {
 			return nil, status.Errorf(codes.Internal, "grpc: error unmarshalling request: %v", err)
 		}
+		var spans []Span
 		spans, rejected, msg = convertSpans(id, req.GetResourceSpans())
+		r.h.AddSpans(spans)
 	}
-	r.h.AddSpans(spans)
 	resp := &coltracepb.ExportTraceServiceResponse{}
 	if rejected > 0 {
 		resp.PartialSuccess = &coltracepb.ExportTracePartialSuccess{RejectedSpans: rejected, ErrorMessage: msg}
@@ -121,6 +125,33 @@ func (r traceReceiver) exportWire(ctx context.Context, b []byte) (*coltracepb.Ex
 type logsReceiver struct {
 	collogspb.UnimplementedLogsServiceServer
 	h *Hub
+}
+
+// exportWire is Export for the request's wire bytes b, which must not
+// change afterwards (the stored records view them).
+func (r logsReceiver) exportWire(ctx context.Context, b []byte) (*collogspb.ExportLogsServiceResponse, error) {
+	id, err := r.h.authenticate(ctx)
+	if err != nil {
+		return nil, err
+	}
+	now := r.h.opts.Clock.Now()
+	recs, rejected, msg, ok := scanLogs(id, b, now)
+	if ok {
+		r.h.logs.addRecs(now, recs)
+	} else {
+		req := &collogspb.ExportLogsServiceRequest{}
+		if err := proto.Unmarshal(b, req); err != nil {
+			return nil, status.Errorf(codes.Internal, "grpc: error unmarshalling request: %v", err)
+		}
+		var logs []LogRecord
+		logs, rejected, msg = convertLogs(id, req.GetResourceLogs(), now)
+		r.h.AddLogs(logs)
+	}
+	resp := &collogspb.ExportLogsServiceResponse{}
+	if rejected > 0 {
+		resp.PartialSuccess = &collogspb.ExportLogsPartialSuccess{RejectedLogRecords: rejected, ErrorMessage: msg}
+	}
+	return resp, nil
 }
 
 // Export authenticates the caller and stores the records; records of a

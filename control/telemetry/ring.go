@@ -62,4 +62,8 @@ func (q *queue[T]) pop() (T, bool) {
 // at returns the i-th oldest element (0 is the oldest).
 func (q *queue[T]) at(i int) T { return q.buf[(q.head+i)%len(q.buf)] }
 
+// ptr points at the i-th oldest element, which stays valid until the
+// next push or pop.
+func (q *queue[T]) ptr(i int) *T { return &q.buf[(q.head+i)%len(q.buf)] }
+
 func (q *queue[T]) len() int { return q.n }

@@ -403,3 +403,5 @@ func (s *scraper) topology() Topology {
 	})
 	return t
 }
+
+func workloadKey(ns, wl string) string { return ns + "/" + wl }

@@ -2,73 +2,132 @@ package telemetry
 
 import (
 	"cmp"
+	"encoding/hex"
 	"slices"
 	"strings"
 	"sync"
 	"time"
+
+	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
 )
 
-// storedSpan is a span with the time the hub received it (which orders
-// eviction).
-type storedSpan struct {
-	Span
-	received time.Time
+// spanRec is one stored span, kept small: what the trace list needs
+// (ids, times, name, status, resource) and the span's wire bytes, which
+// are decoded into a Span only when somebody asks for the trace
+// (spanRec.span). Spans stored through Hub.AddSpans keep their Span
+// instead (full). A spanRec holds no map and few pointers, so storing one
+// allocates nothing and the garbage collector scans little.
+type spanRec struct {
+	traceID    [16]byte
+	spanID     [8]byte
+	parent     [8]byte // all zero: no parent
+	start, end uint64  // Unix ns as sent (0: unset); end >= start
+	received   int64   // Unix ns; orders eviction
+	name       string
+	res        *resourceInfo
+	kind       tracepb.Span_SpanKind
+	status     tracepb.Status_StatusCode
+	raw        []byte // the Span message, which the record never changes
+	full       *Span
+}
+
+func (r *spanRec) hasParent() bool { return r.parent != [8]byte{} }
+
+// span returns the stored span as the API shows it.
+func (r *spanRec) span() Span {
+	if r.full != nil {
+		return *r.full
+	}
+	// The bytes were checked when they arrived (scanSpan), so decoding
+	// them again succeeds.
+	s, _, _ := (&spanDecoder{}).span(r.raw, *r.res)
+	return s
+}
+
+// recFromSpan is the record of a Span given whole (Hub.AddSpans); ok is
+// false when its ids are not valid hex of the right length.
+func recFromSpan(s Span, received int64) (spanRec, bool) {
+	r := spanRec{received: received, name: s.Name, full: &s,
+		res: &resourceInfo{service: s.Service, namespace: s.Namespace, instance: s.Instance}}
+	if !decodeID(r.traceID[:], s.TraceID) || !decodeID(r.spanID[:], s.SpanID) {
+		return r, false
+	}
+	if s.ParentSpanID != "" && !decodeID(r.parent[:], s.ParentSpanID) {
+		return r, false
+	}
+	if !s.Start.IsZero() {
+		r.start = uint64(s.Start.UnixNano())
+	}
+	if !s.End.IsZero() {
+		r.end = uint64(s.End.UnixNano())
+	}
+	r.end = max(r.end, r.start)
+	if s.Status == "ERROR" {
+		r.status = tracepb.Status_STATUS_CODE_ERROR
+	}
+	return r, true
+}
+
+// decodeID decodes the hex id s (either case) into dst, which it must fill
+// exactly.
+func decodeID(dst []byte, s string) bool {
+	if len(s) != 2*len(dst) {
+		return false
+	}
+	_, err := hex.Decode(dst, []byte(s))
+	return err == nil
 }
 
 // spanStore keeps the most recent spans, at most max of them and none
-// older than retention, indexed by trace id. It is safe for concurrent
-// use.
+// older than retention. Lookups scan the store (it is bounded, and reads
+// are rare next to writes), so adding a span touches no index. It is safe
+// for concurrent use.
 type spanStore struct {
 	retention time.Duration
 
-	mu     sync.Mutex
-	q      *queue[*storedSpan]
-	traces map[string][]*storedSpan // in arrival order
+	mu sync.Mutex
+	q  *queue[spanRec]
 }
 
 func newSpanStore(max int, retention time.Duration) *spanStore {
-	return &spanStore{retention: retention, q: newQueue[*storedSpan](max), traces: map[string][]*storedSpan{}}
+	return &spanStore{retention: retention, q: newQueue[spanRec](max)}
 }
 
-// add stores spans received at now, evicting the oldest beyond the bounds.
+// add stores spans received at now (AddSpans), skipping those whose ids
+// are not valid.
 func (s *spanStore) add(now time.Time, spans []Span) {
+	recs := make([]spanRec, 0, len(spans))
+	for _, sp := range spans {
+		if r, ok := recFromSpan(sp, now.UnixNano()); ok {
+			recs = append(recs, r)
+		}
+	}
+	s.addRecs(now, recs)
+}
+
+// addRecs stores records received at now, evicting the oldest beyond the
+// bounds.
+func (s *spanStore) addRecs(now time.Time, recs []spanRec) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.expire(now)
-	for i := range spans {
-		st := &storedSpan{Span: spans[i], received: now}
-		if old, ok := s.q.push(st); ok {
-			s.unindex(old)
-		}
-		s.traces[st.TraceID] = append(s.traces[st.TraceID], st)
+	at := now.UnixNano()
+	for i := range recs {
+		recs[i].received = at
+		s.q.push(recs[i])
 	}
 }
 
 // expire drops spans received before now-retention. Caller holds s.mu.
 func (s *spanStore) expire(now time.Time) {
-	cutoff := now.Add(-s.retention)
+	cutoff := now.Add(-s.retention).UnixNano()
 	for {
 		st, ok := s.q.front()
-		if !ok || !st.received.Before(cutoff) {
+		if !ok || st.received >= cutoff {
 			return
 		}
 		s.q.pop()
-		s.unindex(st)
 	}
-}
-
-// unindex removes an evicted span from its trace; evictions go oldest
-// first, so it is the first of its trace. Caller holds s.mu.
-func (s *spanStore) unindex(st *storedSpan) {
-	list := s.traces[st.TraceID]
-	if i := slices.Index(list, st); i >= 0 {
-		list = slices.Delete(list, i, i+1)
-	}
-	if len(list) == 0 {
-		delete(s.traces, st.TraceID)
-		return
-	}
-	s.traces[st.TraceID] = list
 }
 
 // len returns the number of stored spans.
@@ -81,16 +140,25 @@ func (s *spanStore) len() int {
 // trace returns the spans of one trace sorted by start; ok is false when
 // none is stored.
 func (s *spanStore) trace(now time.Time, id string) (Trace, bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.expire(now)
-	list := s.traces[strings.ToLower(id)]
-	if len(list) == 0 {
+	var want [16]byte
+	if !decodeID(want[:], id) {
 		return Trace{}, false
 	}
-	t := Trace{TraceID: list[0].TraceID, Spans: make([]Span, len(list))}
-	for i, st := range list {
-		t.Spans[i] = st.Span
+	s.mu.Lock()
+	s.expire(now)
+	var recs []spanRec
+	for i := range s.q.len() {
+		if r := s.q.ptr(i); r.traceID == want {
+			recs = append(recs, *r)
+		}
+	}
+	s.mu.Unlock()
+	if len(recs) == 0 {
+		return Trace{}, false
+	}
+	t := Trace{TraceID: hex.EncodeToString(want[:]), Spans: make([]Span, len(recs))}
+	for i := range recs {
+		t.Spans[i] = recs[i].span()
 	}
 	slices.SortStableFunc(t.Spans, func(a, b Span) int { return a.Start.Compare(b.Start) })
 	return t, true
@@ -107,6 +175,16 @@ type TraceQuery struct {
 	Limit int
 }
 
+// traceAcc gathers one trace's spans for its summary.
+type traceAcc struct {
+	sum      TraceSummary
+	start    uint64
+	end      uint64
+	root     *spanRec
+	matched  bool // a span of the queried service
+	services []string
+}
+
 // list returns the summaries of the traces q selects, most recent first.
 func (s *spanStore) list(now time.Time, q TraceQuery) []TraceSummary {
 	if q.Limit <= 0 {
@@ -114,12 +192,23 @@ func (s *spanStore) list(now time.Time, q TraceQuery) []TraceSummary {
 	}
 	s.mu.Lock()
 	s.expire(now)
-	out := make([]TraceSummary, 0, min(len(s.traces), q.Limit))
-	for _, spans := range s.traces {
-		if q.Service != "" && !slices.ContainsFunc(spans, func(st *storedSpan) bool { return serviceMatches(q.Service, st.Service, st.Namespace) }) {
+	traces := map[[16]byte]*traceAcc{}
+	for i := range s.q.len() {
+		r := s.q.ptr(i)
+		a := traces[r.traceID]
+		if a == nil {
+			a = &traceAcc{}
+			traces[r.traceID] = a
+		}
+		a.add(r, q.Service)
+	}
+	// The summaries read the records (roots): still under s.mu.
+	out := make([]TraceSummary, 0, min(len(traces), q.Limit))
+	for id, a := range traces {
+		if q.Service != "" && !a.matched {
 			continue
 		}
-		sum := summarize(spans)
+		sum := a.summary(id)
 		if time.Duration(sum.DurationMS*float64(time.Millisecond)) < q.MinDuration {
 			continue
 		}
@@ -135,6 +224,39 @@ func (s *spanStore) list(now time.Time, q TraceQuery) []TraceSummary {
 	return out
 }
 
+// add counts one span of the trace; service is the queried service.
+func (a *traceAcc) add(r *spanRec, service string) {
+	a.sum.Spans++
+	if a.start == 0 || (r.start != 0 && r.start < a.start) {
+		a.start = r.start
+	}
+	a.end = max(a.end, r.end)
+	if r.status == tracepb.Status_STATUS_CODE_ERROR {
+		a.sum.Errors++
+	}
+	if !slices.Contains(a.services, r.res.service) {
+		a.services = append(a.services, r.res.service)
+	}
+	if service != "" && serviceMatches(service, r.res.service, r.res.namespace) {
+		a.matched = true
+	}
+	if a.root == nil || betterRoot(r, a.root) {
+		a.root = r
+	}
+}
+
+func (a *traceAcc) summary(id [16]byte) TraceSummary {
+	sum := a.sum
+	sum.TraceID = hex.EncodeToString(id[:])
+	start, end := unixNano(a.start), unixNano(a.end)
+	sum.Start = start
+	sum.DurationMS = float64(end.Sub(start)) / float64(time.Millisecond)
+	sum.Root, sum.RootService = a.root.name, a.root.res.service
+	sum.Services = a.services
+	slices.Sort(sum.Services)
+	return sum
+}
+
 // serviceMatches reports whether want ("name" or "name.namespace") names
 // the service name of namespace ns.
 func serviceMatches(want, name, ns string) bool {
@@ -145,42 +267,11 @@ func serviceMatches(want, name, ns string) bool {
 	return ok && n == name && wantNS == ns
 }
 
-// summarize describes one trace's spans (not empty).
-func summarize(spans []*storedSpan) TraceSummary {
-	sum := TraceSummary{TraceID: spans[0].TraceID, Spans: len(spans)}
-	var start, end time.Time
-	var root *storedSpan
-	services := map[string]bool{}
-	for _, st := range spans {
-		if start.IsZero() || st.Start.Before(start) {
-			start = st.Start
-		}
-		if st.End.After(end) {
-			end = st.End
-		}
-		if st.Status == "ERROR" {
-			sum.Errors++
-		}
-		services[st.Service] = true
-		if root == nil || betterRoot(st, root) {
-			root = st
-		}
-	}
-	sum.Start = start
-	sum.DurationMS = float64(end.Sub(start)) / float64(time.Millisecond)
-	sum.Root, sum.RootService = root.Name, root.Service
-	for svc := range services {
-		sum.Services = append(sum.Services, svc)
-	}
-	slices.Sort(sum.Services)
-	return sum
-}
-
 // betterRoot reports whether a is a better root than b: a span without a
 // parent beats one with a parent, then the earlier start wins.
-func betterRoot(a, b *storedSpan) bool {
-	if (a.ParentSpanID == "") != (b.ParentSpanID == "") {
-		return a.ParentSpanID == ""
+func betterRoot(a, b *spanRec) bool {
+	if a.hasParent() != b.hasParent() {
+		return !a.hasParent()
 	}
-	return a.Start.Before(b.Start)
+	return a.start < b.start
 }

@@ -27,14 +27,17 @@ import (
 
 // Field numbers of opentelemetry.proto.{collector.trace,trace,common}.v1.
 const (
-	wireResourceSpans protowire.Number = 1 // ExportTraceServiceRequest
+	// ExportTraceServiceRequest and ExportLogsServiceRequest
+	wireResourceSpans protowire.Number = 1
 
-	wireRSResource   protowire.Number = 1 // ResourceSpans
+	// ResourceSpans and ResourceLogs
+	wireRSResource   protowire.Number = 1
 	wireRSScopeSpans protowire.Number = 2
 
 	wireResourceAttrs protowire.Number = 1 // Resource
 
-	wireSSScope protowire.Number = 1 // ScopeSpans
+	// ScopeSpans and ScopeLogs
+	wireSSScope protowire.Number = 1
 	wireSSSpans protowire.Number = 2
 
 	wireSpanTraceID    protowire.Number = 1
@@ -77,6 +80,9 @@ func nextField(b []byte) (f wireField, n int) {
 	if n < 0 {
 		return f, n
 	}
+	if num > protowire.MaxValidNumber {
+		return f, -1 // ConsumeTag checks only the lower bound
+	}
 	f.num, f.typ = num, typ
 	rest := b[n:]
 	var m int
@@ -100,11 +106,12 @@ func nextField(b []byte) (f wireField, n int) {
 	return f, n + m
 }
 
-// spanDecoder holds what one request's spans share. Strings view the
-// request's bytes, which must not change afterwards.
+// spanDecoder decodes stored spans' bytes into Spans. Strings view the
+// bytes, which must not change afterwards.
 type spanDecoder struct {
-	// values interns the boxed attribute values of one request (most
-	// repeat on every span: methods, workloads, clusters).
+	// values, when not nil, interns the boxed attribute values of the
+	// spans it decodes (most repeat on every span: methods, workloads,
+	// clusters).
 	values map[string]any
 }
 
@@ -116,98 +123,125 @@ func viewString(b []byte) string {
 	return unsafe.String(&b[0], len(b))
 }
 
+// scanSpans reads an ExportTraceServiceRequest's bytes into records that
+// keep each span's bytes (spanRec); it checks every field convertSpans
+// would read, so a record decodes later as convertSpans converts it. ok
+// is false when b needs proto.Unmarshal (it is malformed or uses a form
+// the decoder leaves to it). b must not change afterwards.
+func scanSpans(id xds.Identity, b []byte) (out []spanRec, rejected int64, msg string, ok bool) {
+	reject := func(n int, why string) {
+		rejected += int64(n)
+		if msg == "" {
+			msg = why
+		}
+	}
+	ok = walkExport(b, func(ri *resourceInfo, spans [][]byte) bool {
+		allow := allowed(id, ri.namespace)
+		for _, sb := range spans {
+			rec, valid, ok := scanSpan(sb, ri)
+			switch {
+			case !ok:
+				return false
+			case !allow:
+			case !valid:
+				reject(1, "a span needs a 16-byte trace id and an 8-byte span id")
+			default:
+				out = append(out, rec)
+			}
+		}
+		if !allow {
+			reject(len(spans), spanNamespaceDenied(id, ri.namespace))
+		}
+		return true
+	})
+	if !ok {
+		return nil, 0, "", false
+	}
+	return out, rejected, msg, true
+}
+
 // decodeSpans decodes an ExportTraceServiceRequest's bytes as
-// convertSpans converts the decoded request; ok is false when b needs
-// proto.Unmarshal (it is malformed or uses a form the decoder leaves to
-// it). b must not change afterwards: the spans' strings view it.
+// convertSpans converts the decoded request: scanSpans, then each record
+// decoded. ok is false when b needs proto.Unmarshal.
 func decodeSpans(id xds.Identity, b []byte) (out []Span, rejected int64, msg string, ok bool) {
-	d := spanDecoder{values: map[string]any{}}
+	recs, rejected, msg, ok := scanSpans(id, b)
+	if !ok {
+		return nil, 0, "", false
+	}
+	for i := range recs {
+		out = append(out, recs[i].span())
+	}
+	return out, rejected, msg, true
+}
+
+// walkExport walks an OTLP export request (ExportTraceServiceRequest and
+// ExportLogsServiceRequest share their layout: resource entries, each
+// with a resource and scope entries, each with a scope and records) and
+// calls fn with each resource entry's resource and the bytes of its
+// records, in order. It returns false when b is malformed, when a
+// resource or scope is not valid (the proto decoder checks those, once
+// per entry), or when fn does.
+func walkExport(b []byte, fn func(ri *resourceInfo, recs [][]byte) bool) bool {
 	for len(b) > 0 {
 		f, n := nextField(b)
 		if n < 0 {
-			return nil, 0, "", false
+			return false
 		}
 		b = b[n:]
 		if f.num != wireResourceSpans || f.typ != protowire.BytesType {
 			continue
 		}
-		var r int64
-		var m string
-		if out, r, m, ok = d.resourceSpans(id, f.b, out); !ok {
-			return nil, 0, "", false
-		}
-		rejected += r
-		if msg == "" {
-			msg = m
+		ri, recs, ok := readResourceEntry(f.b)
+		if !ok || !fn(&ri, recs) {
+			return false
 		}
 	}
-	return out, rejected, msg, true
+	return true
 }
 
-func (d *spanDecoder) resourceSpans(id xds.Identity, b []byte, out []Span) (_ []Span, rejected int64, msg string, ok bool) {
-	// The resource may follow the spans: find it first.
+// readResourceEntry reads a ResourceSpans or ResourceLogs: its resource
+// (which may follow the scopes) and its records' bytes.
+func readResourceEntry(b []byte) (ri resourceInfo, recs [][]byte, ok bool) {
 	res := &resourcepb.Resource{}
 	var scopes [][]byte
-	for rest := b; len(rest) > 0; {
-		f, n := nextField(rest)
+	for len(b) > 0 {
+		f, n := nextField(b)
 		if n < 0 {
-			return nil, 0, "", false
+			return ri, nil, false
 		}
-		rest = rest[n:]
+		b = b[n:]
 		switch {
 		case f.num == wireRSResource && f.typ == protowire.BytesType:
-			// Once per request: the proto decoder is fine (and merges
-			// repeated resources as proto.Unmarshal does).
+			// Repeated resources merge, as proto.Unmarshal does.
 			if err := (proto.UnmarshalOptions{Merge: true}).Unmarshal(f.b, res); err != nil {
-				return nil, 0, "", false
+				return ri, nil, false
 			}
 		case f.num == wireRSScopeSpans && f.typ == protowire.BytesType:
 			scopes = append(scopes, f.b)
 		case f.typ == protowire.BytesType && !validUnknownString(f):
-			return nil, 0, "", false
+			return ri, nil, false
 		}
 	}
-	ri := readResource(res)
-	allow := allowed(id, ri.namespace)
-	n := 0
 	for _, sb := range scopes {
 		for len(sb) > 0 {
-			f, m := nextField(sb)
-			if m < 0 {
-				return nil, 0, "", false
+			f, n := nextField(sb)
+			if n < 0 {
+				return ri, nil, false
 			}
-			sb = sb[m:]
+			sb = sb[n:]
 			switch {
 			case f.num == wireSSScope && f.typ == protowire.BytesType:
 				if proto.Unmarshal(f.b, &commonpb.InstrumentationScope{}) != nil {
-					return nil, 0, "", false
+					return ri, nil, false
 				}
 			case f.num == wireSSSpans && f.typ == protowire.BytesType:
-				sp, valid, ok := d.span(f.b, ri)
-				if !ok {
-					return nil, 0, "", false
-				}
-				n++
-				if !allow {
-					continue
-				}
-				if !valid {
-					rejected++
-					if msg == "" {
-						msg = "a span needs a 16-byte trace id and an 8-byte span id"
-					}
-					continue
-				}
-				out = append(out, sp)
+				recs = append(recs, f.b)
 			case f.typ == protowire.BytesType && !validUnknownString(f):
-				return nil, 0, "", false
+				return ri, nil, false
 			}
 		}
 	}
-	if !allow {
-		return out, int64(n), spanNamespaceDenied(id, ri.namespace), true
-	}
-	return out, rejected, msg, true
+	return readResource(res), recs, true
 }
 
 // validUnknownString reports whether a bytes field the decoder skips in
@@ -216,96 +250,150 @@ func validUnknownString(f wireField) bool {
 	return f.num != 3 || utf8.Valid(f.b)
 }
 
-// span decodes one Span; valid is false when its ids are missing.
-func (d *spanDecoder) span(b []byte, ri resourceInfo) (s Span, valid, ok bool) {
-	var traceID, spanID, parentID, name, statusMsg []byte
-	var kind, statusCode, start, end uint64
-	var attrs [][]byte
+// spanWire is what the hub reads of a Span's fields, as views of its
+// bytes.
+type spanWire struct {
+	traceID, spanID, parentID, name, statusMsg []byte
+	kind, statusCode, start, end               uint64
+}
+
+// readSpan reads one Span's fields, calling attr with the bytes of each
+// attribute (a KeyValue); ok is false when b is malformed or attr says so.
+func readSpan(b []byte, attr func(kv []byte) bool) (w spanWire, ok bool) {
 	for len(b) > 0 {
 		f, n := nextField(b)
 		if n < 0 {
-			return s, false, false
+			return w, false
 		}
 		b = b[n:]
 		switch f.typ {
 		case protowire.BytesType:
 			switch f.num {
 			case wireSpanTraceID:
-				traceID = f.b
+				w.traceID = f.b
 			case wireSpanSpanID:
-				spanID = f.b
+				w.spanID = f.b
 			case wireSpanParentID:
-				parentID = f.b
+				w.parentID = f.b
 			case wireSpanName:
-				name = f.b
+				w.name = f.b
 			case wireSpanTraceState:
 				if !utf8.Valid(f.b) {
-					return s, false, false
+					return w, false
 				}
 			case wireSpanAttrs:
-				attrs = append(attrs, f.b)
+				if !attr(f.b) {
+					return w, false
+				}
 			case wireSpanEvents:
 				if proto.Unmarshal(f.b, &tracepb.Span_Event{}) != nil {
-					return s, false, false
+					return w, false
 				}
 			case wireSpanLinks:
 				if proto.Unmarshal(f.b, &tracepb.Span_Link{}) != nil {
-					return s, false, false
+					return w, false
 				}
 			case wireSpanStatus:
 				// Repeated status fields merge: later values win.
 				for st := f.b; len(st) > 0; {
 					g, m := nextField(st)
 					if m < 0 {
-						return s, false, false
+						return w, false
 					}
 					st = st[m:]
 					switch {
 					case g.num == wireStatusMessage && g.typ == protowire.BytesType:
-						statusMsg = g.b
+						w.statusMsg = g.b
 					case g.num == wireStatusCode && g.typ == protowire.VarintType:
-						statusCode = g.v
+						w.statusCode = g.v
 					}
 				}
 			}
 		case protowire.VarintType:
 			if f.num == wireSpanKind {
-				kind = f.v
+				w.kind = f.v
 			}
 		case protowire.Fixed64Type:
 			switch f.num {
 			case wireSpanStart:
-				start = f.v
+				w.start = f.v
 			case wireSpanEnd:
-				end = f.v
+				w.end = f.v
 			}
 		}
 	}
-	if !utf8.Valid(name) || !utf8.Valid(statusMsg) {
+	if !utf8.Valid(w.name) || !utf8.Valid(w.statusMsg) {
+		return w, false
+	}
+	return w, true
+}
+
+// validID copies b into dst when it has dst's length and is not all zero.
+func validID(dst, b []byte) bool {
+	if len(b) != len(dst) {
+		return false
+	}
+	copy(dst, b)
+	for _, c := range b {
+		if c != 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// scanSpan reads one Span into a record, checking its attributes without
+// decoding them; valid is false when its ids are missing.
+func scanSpan(b []byte, ri *resourceInfo) (r spanRec, valid, ok bool) {
+	w, ok := readSpan(b, checkAttribute)
+	if !ok {
+		return r, false, false
+	}
+	r = spanRec{name: viewString(w.name), res: ri, raw: b,
+		kind: tracepb.Span_SpanKind(int32(w.kind)), status: tracepb.Status_StatusCode(int32(w.statusCode))}
+	if !validID(r.traceID[:], w.traceID) || !validID(r.spanID[:], w.spanID) {
+		return r, false, true
+	}
+	if !validID(r.parent[:], w.parentID) {
+		r.parent = [8]byte{}
+	}
+	r.start, r.end = w.start, w.end
+	if unixNano(r.start).IsZero() {
+		r.start = 0
+	}
+	if unixNano(r.end).IsZero() {
+		r.end = 0
+	}
+	r.end = max(r.end, r.start)
+	return r, true, true
+}
+
+// span decodes one Span; valid is false when its ids are missing.
+func (d *spanDecoder) span(b []byte, ri resourceInfo) (s Span, valid, ok bool) {
+	var attrs map[string]any
+	w, ok := readSpan(b, func(kv []byte) bool {
+		if attrs == nil {
+			attrs = map[string]any{}
+		}
+		return d.attribute(attrs, kv)
+	})
+	if !ok {
 		return s, false, false
 	}
 	s = Span{
-		Name: viewString(name), Status: statusName(tracepb.Status_StatusCode(int32(statusCode))), StatusMessage: viewString(statusMsg),
-		Service: ri.service, Namespace: ri.namespace, Instance: ri.instance,
+		Name: viewString(w.name), Status: statusName(tracepb.Status_StatusCode(int32(w.statusCode))), StatusMessage: viewString(w.statusMsg),
+		Service: ri.service, Namespace: ri.namespace, Instance: ri.instance, Attributes: attrs,
 	}
-	if len(attrs) > 0 {
-		s.Attributes = make(map[string]any, len(attrs))
-		for _, kv := range attrs {
-			if !d.attribute(s.Attributes, kv) {
-				return s, false, false
-			}
-		}
-	}
-	s.TraceID, s.SpanID, s.ParentSpanID = spanIDs(traceID, spanID, parentID)
+	s.TraceID, s.SpanID, s.ParentSpanID = spanIDs(w.traceID, w.spanID, w.parentID)
 	if s.TraceID == "" || s.SpanID == "" {
 		return s, false, true
 	}
-	s.Start, s.End = unixNano(start), unixNano(end)
+	s.Start, s.End = unixNano(w.start), unixNano(w.end)
 	if s.End.Before(s.Start) {
 		s.End = s.Start
 	}
 	s.DurationMS = float64(s.End.Sub(s.Start)) / float64(time.Millisecond)
-	k, known := spanKinds[tracepb.Span_SpanKind(int32(kind))]
+	k, known := spanKinds[tracepb.Span_SpanKind(int32(w.kind))]
 	if !known {
 		k = "UNSPECIFIED"
 	}
@@ -348,14 +436,15 @@ func spanIDs(traceID, spanID, parentID []byte) (t, s, p string) {
 	return t, s, all
 }
 
-// attribute decodes one KeyValue into m.
-func (d *spanDecoder) attribute(m map[string]any, b []byte) bool {
-	var key []byte
-	var values [][]byte
+// splitKV reads a KeyValue: its key and its value's bytes; simple is
+// false when the value field repeats (values merge: the proto decoder's
+// job).
+func splitKV(b []byte) (key, value []byte, hasValue, simple, ok bool) {
+	simple = true
 	for len(b) > 0 {
 		f, n := nextField(b)
 		if n < 0 {
-			return false
+			return nil, nil, false, false, false
 		}
 		b = b[n:]
 		if f.typ != protowire.BytesType {
@@ -365,29 +454,70 @@ func (d *spanDecoder) attribute(m map[string]any, b []byte) bool {
 		case wireKVKey:
 			key = f.b
 		case wireKVValue:
-			values = append(values, f.b)
+			if hasValue {
+				simple = false
+			}
+			value, hasValue = f.b, true
 		}
+	}
+	return key, value, hasValue, simple, true
+}
+
+// checkAttribute reports whether one KeyValue is valid: whether
+// spanDecoder.attribute decodes it.
+func checkAttribute(b []byte) bool {
+	key, value, hasValue, simple, ok := splitKV(b)
+	switch {
+	case !ok:
+		return false
+	case !simple:
+		return proto.Unmarshal(b, &commonpb.KeyValue{}) == nil
+	case !utf8.Valid(key):
+		return false
+	case !hasValue || len(value) == 0:
+		return true
+	}
+	f, n := nextField(value)
+	if n < 0 {
+		return false
+	}
+	if n == len(value) {
+		switch {
+		case f.num == wireAnyString && f.typ == protowire.BytesType:
+			return utf8.Valid(f.b)
+		case f.num == wireAnyBool && f.typ == protowire.VarintType,
+			f.num == wireAnyInt && f.typ == protowire.VarintType,
+			f.num == wireAnyDouble && f.typ == protowire.Fixed64Type,
+			f.num == wireAnyBytes && f.typ == protowire.BytesType:
+			return true
+		}
+	}
+	return proto.Unmarshal(value, &commonpb.AnyValue{}) == nil
+}
+
+// attribute decodes one KeyValue into m.
+func (d *spanDecoder) attribute(m map[string]any, b []byte) bool {
+	key, value, hasValue, simple, ok := splitKV(b)
+	if !ok {
+		return false
+	}
+	if !simple {
+		// Repeated values merge: leave it to the proto decoder.
+		kv := &commonpb.KeyValue{}
+		if proto.Unmarshal(b, kv) != nil {
+			return false
+		}
+		m[kv.GetKey()] = anyValue(kv.GetValue())
+		return true
 	}
 	if !utf8.Valid(key) {
 		return false
 	}
 	var v any
-	switch len(values) {
-	case 0:
-	case 1:
-		var ok bool
-		if v, ok = d.value(values[0]); !ok {
+	if hasValue {
+		if v, ok = d.value(value); !ok {
 			return false
 		}
-	default:
-		// Repeated values merge: leave it to the proto decoder.
-		av := &commonpb.AnyValue{}
-		for _, vb := range values {
-			if (proto.UnmarshalOptions{Merge: true}).Unmarshal(vb, av) != nil {
-				return false
-			}
-		}
-		v = anyValue(av)
 	}
 	m[viewString(key)] = v
 	return true
@@ -419,7 +549,9 @@ func (d *spanDecoder) value(b []byte) (any, bool) {
 			return nil, false
 		}
 		var v any = viewString(f.b)
-		d.values[viewString(f.b)] = v
+		if d.values != nil {
+			d.values[viewString(f.b)] = v
+		}
 		return v, true
 	case f.num == wireAnyBool && f.typ == protowire.VarintType:
 		return f.v != 0, true
