@@ -147,7 +147,7 @@ func bodyString(b []byte) (string, bool) {
 // other scalar reads as ""); the first valid trace_id goes to trace.
 func (e *logEntry) attribute(b []byte, trace *[16]byte) bool {
 	key, value, hasValue, simple, ok := splitKV(b)
-	if !ok || !simple || !utf8.Valid(key) {
+	if !ok || !simple {
 		return false
 	}
 	var v string

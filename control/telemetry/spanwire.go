@@ -276,6 +276,11 @@ func readSpan(b []byte, attr func(kv []byte) bool) (w spanWire, ok bool) {
 			case wireSpanParentID:
 				w.parentID = f.b
 			case wireSpanName:
+				// Every occurrence of a string field must be UTF-8, as the
+				// proto decoder checks each before the last one wins.
+				if !utf8.Valid(f.b) {
+					return w, false
+				}
 				w.name = f.b
 			case wireSpanTraceState:
 				if !utf8.Valid(f.b) {
@@ -303,6 +308,9 @@ func readSpan(b []byte, attr func(kv []byte) bool) (w spanWire, ok bool) {
 					st = st[m:]
 					switch {
 					case g.num == wireStatusMessage && g.typ == protowire.BytesType:
+						if !utf8.Valid(g.b) {
+							return w, false
+						}
 						w.statusMsg = g.b
 					case g.num == wireStatusCode && g.typ == protowire.VarintType:
 						w.statusCode = g.v
@@ -321,9 +329,6 @@ func readSpan(b []byte, attr func(kv []byte) bool) (w spanWire, ok bool) {
 				w.end = f.v
 			}
 		}
-	}
-	if !utf8.Valid(w.name) || !utf8.Valid(w.statusMsg) {
-		return w, false
 	}
 	return w, true
 }
@@ -436,9 +441,9 @@ func spanIDs(traceID, spanID, parentID []byte) (t, s, p string) {
 	return t, s, all
 }
 
-// splitKV reads a KeyValue: its key and its value's bytes; simple is
-// false when the value field repeats (values merge: the proto decoder's
-// job).
+// splitKV reads a KeyValue: its key (every occurrence checked to be
+// UTF-8) and its value's bytes; simple is false when the value field
+// repeats (values merge: the proto decoder's job).
 func splitKV(b []byte) (key, value []byte, hasValue, simple, ok bool) {
 	simple = true
 	for len(b) > 0 {
@@ -452,6 +457,9 @@ func splitKV(b []byte) (key, value []byte, hasValue, simple, ok bool) {
 		}
 		switch f.num {
 		case wireKVKey:
+			if !utf8.Valid(f.b) { // each occurrence, as the proto decoder
+				return nil, nil, false, false, false
+			}
 			key = f.b
 		case wireKVValue:
 			if hasValue {
@@ -466,14 +474,15 @@ func splitKV(b []byte) (key, value []byte, hasValue, simple, ok bool) {
 // checkAttribute reports whether one KeyValue is valid: whether
 // spanDecoder.attribute decodes it.
 func checkAttribute(b []byte) bool {
-	key, value, hasValue, simple, ok := splitKV(b)
+	if ok, known := checkSimpleAttribute(b); known {
+		return ok
+	}
+	_, value, hasValue, simple, ok := splitKV(b)
 	switch {
 	case !ok:
 		return false
 	case !simple:
 		return proto.Unmarshal(b, &commonpb.KeyValue{}) == nil
-	case !utf8.Valid(key):
-		return false
 	case !hasValue || len(value) == 0:
 		return true
 	}
@@ -495,6 +504,36 @@ func checkAttribute(b []byte) bool {
 	return proto.Unmarshal(value, &commonpb.AnyValue{}) == nil
 }
 
+// checkSimpleAttribute checks, without the field walk, the KeyValue most
+// attributes are: a key and a string or int value, each length one byte
+// long. known is false for any other layout (checkAttribute walks it).
+func checkSimpleAttribute(b []byte) (ok, known bool) {
+	// 0x0a len key 0x12 len (0x0a len string | 0x18 varint)
+	if len(b) < 4 || b[0] != 0x0a || b[1] >= 0x80 {
+		return false, false
+	}
+	kl := int(b[1])
+	v := b[2+min(kl, len(b)-2):]
+	if 2+kl > len(b) || len(v) < 3 || v[0] != 0x12 || v[1] >= 0x80 || int(v[1]) != len(v)-2 {
+		return false, false
+	}
+	switch v = v[2:]; v[0] {
+	case 0x0a: // string_value
+		if len(v) < 2 || v[1] >= 0x80 || int(v[1]) != len(v)-2 {
+			return false, false
+		}
+		// The tags and lengths between key and value are ASCII: the whole
+		// is valid UTF-8 exactly when key and value are.
+		return utf8.Valid(b[2:]), true
+	case 0x18: // int_value
+		if _, n := protowire.ConsumeVarint(v[1:]); n != len(v)-1 {
+			return false, false
+		}
+		return utf8.Valid(b[2 : 2+kl]), true
+	}
+	return false, false
+}
+
 // attribute decodes one KeyValue into m.
 func (d *spanDecoder) attribute(m map[string]any, b []byte) bool {
 	key, value, hasValue, simple, ok := splitKV(b)
@@ -509,9 +548,6 @@ func (d *spanDecoder) attribute(m map[string]any, b []byte) bool {
 		}
 		m[kv.GetKey()] = anyValue(kv.GetValue())
 		return true
-	}
-	if !utf8.Valid(key) {
-		return false
 	}
 	var v any
 	if hasValue {

@@ -110,3 +110,29 @@ func FuzzDecodeSpans(f *testing.F) {
 		checkDecodeSpans(t, xds.Identity{}, b)
 	})
 }
+
+// FuzzCheckAttribute checks the fast path of checkAttribute against the
+// protobuf decoder.
+func FuzzCheckAttribute(f *testing.F) {
+	for _, kv := range []*commonpb.KeyValue{
+		str("http.route", "catalog"), str("", ""), str("k", "\u00e9t\u00e9"),
+		{Key: "http.response.status_code", Value: &commonpb.AnyValue{Value: &commonpb.AnyValue_IntValue{IntValue: -1}}},
+		{Key: "b", Value: &commonpb.AnyValue{Value: &commonpb.AnyValue_BoolValue{BoolValue: true}}},
+	} {
+		b, err := proto.Marshal(kv)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+	f.Add([]byte{0x0a, 0x01, 'k', 0x12, 0x03, 0x0a, 0x01, 0xff})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		valid := proto.Unmarshal(b, &commonpb.KeyValue{}) == nil
+		if ok, known := checkSimpleAttribute(b); known && ok != valid {
+			t.Fatalf("checkSimpleAttribute(%x) = %v, proto says %v", b, ok, valid)
+		}
+		if checkAttribute(b) != valid {
+			t.Fatalf("checkAttribute(%x) = %v, proto says %v", b, !valid, valid)
+		}
+	})
+}
