@@ -99,11 +99,33 @@ func (d *doneRec) ownStrings(arena []byte) []byte {
 	return arena
 }
 
+// appendTimeMicros appends the UTC time ns (Unix) as
+// time.AppendFormat(b, "2006-01-02T15:04:05.000000Z07:00") does, without
+// parsing the layout.
+func appendTimeMicros(b []byte, ns int64) []byte {
+	t := time.Unix(0, ns).UTC()
+	y, mo, d := t.Date()
+	h, mi, s := t.Clock()
+	if y < 0 || y > 9999 {
+		return t.AppendFormat(b, "2006-01-02T15:04:05.000000Z07:00")
+	}
+	two := func(b []byte, v int) []byte { return append(b, byte('0'+v/10), byte('0'+v%10)) }
+	b = two(two(b, y/100), y%100)
+	b = two(append(b, '-'), int(mo))
+	b = two(append(b, '-'), d)
+	b = two(append(b, 'T'), h)
+	b = two(append(b, ':'), mi)
+	b = two(append(b, ':'), s)
+	us := t.Nanosecond() / 1000
+	b = two(two(two(append(b, '.'), us/10000), us/100%100), us%100)
+	return append(b, 'Z')
+}
+
 // appendRecord appends the access record of d as one JSON object
 // (docs/observability.md).
 func appendRecord(b []byte, d *doneRec) []byte {
 	b = append(b, `{"time":"`...)
-	b = time.Unix(0, d.start).UTC().AppendFormat(b, "2006-01-02T15:04:05.000000Z07:00")
+	b = appendTimeMicros(b, d.start)
 	tcp := d.bits&bitTCP != 0
 	if tcp {
 		b = append(b, `","kind":"tcp"`...)

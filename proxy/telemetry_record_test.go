@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"bytes"
+	"math"
 	"strings"
 	"testing"
 	"time"
@@ -128,3 +129,13 @@ func BenchmarkEncodeBatch(b *testing.B) {
 type discardWriter struct{}
 
 func (discardWriter) Write(b []byte) (int, error) { return len(b), nil }
+
+func TestAppendTimeMicros(t *testing.T) {
+	for _, ns := range []int64{0, 1, 999, 1_764_121_032_123_456_789, -1, math.MinInt64, math.MaxInt64} {
+		tm := time.Unix(0, ns).UTC()
+		want := tm.AppendFormat(nil, "2006-01-02T15:04:05.000000Z07:00")
+		if got := appendTimeMicros([]byte("x"), ns); string(got) != "x"+string(want) {
+			t.Errorf("appendTimeMicros(%d) = %s, want %s", ns, got[1:], want)
+		}
+	}
+}

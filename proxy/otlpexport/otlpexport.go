@@ -178,8 +178,16 @@ var scope = protowire.AppendString(protowire.AppendTag(nil, 1, protowire.BytesTy
 // (opentelemetry.proto.common.v1), as proto.Marshal writes it.
 func AppendStringAttr(b []byte, num protowire.Number, key, v string) []byte {
 	av := 1 + protowire.SizeBytes(len(v))
+	kv := 1 + protowire.SizeBytes(len(key)) + 1 + protowire.SizeBytes(av)
+	if kv < 0x80 && num < 16 {
+		// Every length fits one byte (the usual case): no varint calls.
+		b = append(b, byte(num)<<3|byte(protowire.BytesType), byte(kv), 0x0a, byte(len(key)))
+		b = append(b, key...)
+		b = append(b, 0x12, byte(av), 0x0a, byte(len(v)))
+		return append(b, v...)
+	}
 	b = protowire.AppendTag(b, num, protowire.BytesType)
-	b = protowire.AppendVarint(b, uint64(1+protowire.SizeBytes(len(key))+1+protowire.SizeBytes(av)))
+	b = protowire.AppendVarint(b, uint64(kv))
 	b = protowire.AppendTag(b, 1, protowire.BytesType)
 	b = protowire.AppendString(b, key)
 	b = protowire.AppendTag(b, 2, protowire.BytesType)
@@ -191,8 +199,15 @@ func AppendStringAttr(b []byte, num protowire.Number, key, v string) []byte {
 // AppendIntAttr appends field num holding the KeyValue{key, AnyValue{int_value: v}}.
 func AppendIntAttr(b []byte, num protowire.Number, key string, v int64) []byte {
 	av := 1 + protowire.SizeVarint(uint64(v))
+	kv := 1 + protowire.SizeBytes(len(key)) + 1 + protowire.SizeBytes(av)
+	if kv < 0x80 && num < 16 {
+		b = append(b, byte(num)<<3|byte(protowire.BytesType), byte(kv), 0x0a, byte(len(key)))
+		b = append(b, key...)
+		b = append(b, 0x12, byte(av), 0x18)
+		return protowire.AppendVarint(b, uint64(v))
+	}
 	b = protowire.AppendTag(b, num, protowire.BytesType)
-	b = protowire.AppendVarint(b, uint64(1+protowire.SizeBytes(len(key))+1+protowire.SizeBytes(av)))
+	b = protowire.AppendVarint(b, uint64(kv))
 	b = protowire.AppendTag(b, 1, protowire.BytesType)
 	b = protowire.AppendString(b, key)
 	b = protowire.AppendTag(b, 2, protowire.BytesType)

@@ -4,6 +4,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	logscol "go.opentelemetry.io/proto/otlp/collector/logs/v1"
 	tracecol "go.opentelemetry.io/proto/otlp/collector/trace/v1"
@@ -129,6 +130,35 @@ func FuzzSplitRecords(f *testing.F) {
 		var ss tracepb.ScopeSpans
 		if err := (proto.UnmarshalOptions{DiscardUnknown: true}).Unmarshal(enc, &ss); err == nil && len(ss.Spans) != n {
 			t.Fatalf("%d spans decoded, want %d", len(ss.Spans), n)
+		}
+	})
+}
+
+// FuzzAppendAttr decodes the hand-written KeyValue encodings with the
+// protobuf decoder, on both the one-byte-length path and the general one.
+func FuzzAppendAttr(f *testing.F) {
+	f.Add("http.route", "catalog", int64(200), uint8(9))
+	f.Add("", "", int64(-1), uint8(2))
+	f.Add(strings.Repeat("k", 70), strings.Repeat("v", 60), int64(1)<<40, uint8(20))
+	f.Fuzz(func(t *testing.T, key, v string, i int64, num uint8) {
+		if !utf8.ValidString(key) || !utf8.ValidString(v) || num == 0 {
+			return
+		}
+		n := protowire.Number(num)
+		for _, tc := range []struct {
+			got []byte
+			kv  *commonpb.KeyValue
+		}{
+			{AppendStringAttr([]byte{7}, n, key, v), &commonpb.KeyValue{Key: key, Value: &commonpb.AnyValue{Value: &commonpb.AnyValue_StringValue{StringValue: v}}}},
+			{AppendIntAttr([]byte{7}, n, key, i), &commonpb.KeyValue{Key: key, Value: &commonpb.AnyValue{Value: &commonpb.AnyValue_IntValue{IntValue: i}}}},
+		} {
+			gotNum, typ, m := protowire.ConsumeTag(tc.got[1:])
+			body, k := protowire.ConsumeBytes(tc.got[1+max(m, 0):])
+			var kv commonpb.KeyValue
+			if tc.got[0] != 7 || m < 0 || gotNum != n || typ != protowire.BytesType || k != len(tc.got)-1-m ||
+				proto.Unmarshal(body, &kv) != nil || !proto.Equal(&kv, tc.kv) {
+				t.Fatalf("%v: encoded as %x", tc.kv, tc.got)
+			}
 		}
 	})
 }
