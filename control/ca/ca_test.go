@@ -855,42 +855,6 @@ func TestOperatorIntermediate(t *testing.T) {
 	}
 }
 
-func TestRenewAt(t *testing.T) {
-	nb := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
-	na := nb.Add(24 * time.Hour)
-	half := nb.Add(12 * time.Hour)
-	tests := []struct {
-		name   string
-		jitter float64
-		u      float64
-		want   time.Time
-	}{
-		{"no jitter", 0, 0.9, half},
-		{"10% jitter, middle", 0.1, 0.5, half.Add(-72 * time.Minute)},
-		{"10% jitter, zero draw", 0.1, 0, half},
-		{"clamped jitter", 5, 1, half.Add(-6 * time.Hour)},
-		{"negative jitter", -1, 0.5, half},
-		{"out-of-range draw", 0.2, 7, half.Add(-288 * time.Minute)},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			got := RenewAtJitter(nb, na, tt.jitter, func() float64 { return tt.u })
-			if !got.Equal(tt.want) {
-				t.Fatalf("RenewAtJitter = %s, want %s", got, tt.want)
-			}
-		})
-	}
-	if got := RenewAt(nb, na); !got.Equal(half) {
-		t.Fatalf("RenewAt = %s, want %s", got, half)
-	}
-	for range 100 {
-		got := RenewAtJitter(nb, na, 0.1, nil)
-		if got.After(half) || got.Before(half.Add(-144*time.Minute)) {
-			t.Fatalf("RenewAtJitter with math/rand = %s, outside [half-10%%, half]", got)
-		}
-	}
-}
-
 func BenchmarkSign(b *testing.B) {
 	ca := open(b, b.TempDir(), Options{})
 	csr := csrFor(b, p256(b))

@@ -21,6 +21,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	mrand "math/rand/v2"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -236,7 +237,7 @@ func (s *Source) renew(ctx context.Context) (time.Time, error) {
 	}
 	// The CA backdates NotBefore for clock skew; the lifetime that counts
 	// starts now.
-	renewAt := renewTime(later(leaf.NotBefore, s.cfg.Clock.Now()), leaf.NotAfter, s.cfg.Jitter)
+	renewAt := renewTime(later(leaf.NotBefore, s.cfg.Clock.Now()), leaf.NotAfter, s.cfg.Jitter, mrand.Float64())
 	s.cert.Store(cert)
 	s.mu.Lock()
 	s.status = Status{
@@ -290,13 +291,21 @@ func later(a, b time.Time) time.Time {
 	return b
 }
 
-// renewTime is half the lifetime, moved earlier by a random part of it up
-// to jitter (capped at 0.25).
-func renewTime(notBefore, notAfter time.Time, jitter float64) time.Time {
+// maxJitter is the largest jitter renewTime applies.
+const maxJitter = 0.25
+
+// renewTime returns when a certificate valid from notBefore to notAfter
+// is renewed: at half its lifetime, which leaves the other half to retry
+// if the control plane is unreachable, moved earlier by the part u (a
+// uniform draw in [0, 1)) of jitter (a fraction of the lifetime, clamped
+// to [0, maxJitter]) so that proxies started together do not renew
+// together. The result is never after half the lifetime.
+func renewTime(notBefore, notAfter time.Time, jitter, u float64) time.Time {
 	life := notAfter.Sub(notBefore)
-	jitter = min(max(jitter, 0), 0.25)
-	var r [1]byte
-	rand.Read(r[:])
-	early := time.Duration(float64(life) * jitter * float64(r[0]) / 256)
-	return notBefore.Add(life/2 - early)
+	half := notBefore.Add(life / 2)
+	if !(jitter > 0) || !(u > 0) { // also NaN
+		return half
+	}
+	early := time.Duration(float64(life) * min(jitter, maxJitter) * min(u, 1))
+	return half.Add(-early)
 }

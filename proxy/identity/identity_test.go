@@ -3,6 +3,7 @@ package identity
 import (
 	"context"
 	"crypto/ecdsa"
+	"math"
 	"net"
 	"strings"
 	"testing"
@@ -162,5 +163,32 @@ func waitPending(t *testing.T, c *fakeclock.Clock) {
 			t.Fatal("the renewal timer was never armed")
 		}
 		time.Sleep(time.Millisecond)
+	}
+}
+
+func TestRenewTime(t *testing.T) {
+	nb := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
+	na := nb.Add(24 * time.Hour)
+	half := nb.Add(12 * time.Hour)
+	tests := []struct {
+		name      string
+		jitter, u float64
+		want      time.Time
+	}{
+		{"no jitter", 0, 0.9, half},
+		{"10% jitter, middle", 0.1, 0.5, half.Add(-72 * time.Minute)},
+		{"10% jitter, zero draw", 0.1, 0, half},
+		{"clamped jitter", 5, 1, half.Add(-6 * time.Hour)},
+		{"negative jitter", -1, 0.5, half},
+		{"NaN jitter", math.NaN(), 0.5, half},
+		{"out-of-range draw", 0.2, 7, half.Add(-288 * time.Minute)},
+		{"NaN draw", 0.2, math.NaN(), half},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := renewTime(nb, na, tt.jitter, tt.u); !got.Equal(tt.want) {
+				t.Fatalf("renewTime = %s, want %s", got, tt.want)
+			}
+		})
 	}
 }
