@@ -107,3 +107,26 @@ func TestListenerChains(t *testing.T) {
 		})
 	}
 }
+
+// TestSecretsMustBeInline: an SDS secret from the control plane never
+// names a file on the proxy's machine, and each refusal names the field.
+func TestSecretsMustBeInline(t *testing.T) {
+	file := &corev3.DataSource{Specifier: &corev3.DataSource_Filename{Filename: "/etc/passwd"}}
+	s := &secretStore{}
+	for _, tc := range []struct {
+		sec  *tlsv3.Secret
+		want string
+	}{
+		{&tlsv3.Secret{Type: &tlsv3.Secret_TlsCertificate{TlsCertificate: &tlsv3.TlsCertificate{CertificateChain: file}}},
+			"tls_certificate.certificate_chain.filename: must be inline (inline_bytes or inline_string)"},
+		{&tlsv3.Secret{Type: &tlsv3.Secret_TlsCertificate{TlsCertificate: &tlsv3.TlsCertificate{
+			CertificateChain: &corev3.DataSource{Specifier: &corev3.DataSource_InlineString{InlineString: "x"}}}}},
+			"tls_certificate.private_key: required"},
+		{&tlsv3.Secret{Type: &tlsv3.Secret_ValidationContext{ValidationContext: &tlsv3.CertificateValidationContext{TrustedCa: file}}},
+			"validation_context.trusted_ca.filename: must be inline (inline_bytes or inline_string)"},
+	} {
+		if _, err := s.decodeSecret(tc.sec); err == nil || err.Error() != tc.want {
+			t.Errorf("decodeSecret(%v) = %v, want %q", tc.sec, err, tc.want)
+		}
+	}
+}

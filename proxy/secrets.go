@@ -8,6 +8,8 @@ import (
 	"sync/atomic"
 
 	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
+
+	"github.com/weft-mesh/weft/proxy/tlsctx"
 )
 
 // CertificateSource supplies the proxy's own certificate (proxy/identity).
@@ -62,13 +64,13 @@ func (s *secretStore) decodeSecret(sec *tlsv3.Secret) (*secret, error) {
 	}
 	switch t := sec.GetType().(type) {
 	case *tlsv3.Secret_TlsCertificate:
-		chain, err := inlineBytes(t.TlsCertificate.GetCertificateChain().GetInlineBytes(), t.TlsCertificate.GetCertificateChain().GetInlineString())
+		chain, err := tlsctx.ReadInline(t.TlsCertificate.GetCertificateChain(), "tls_certificate.certificate_chain")
 		if err != nil {
-			return nil, fmt.Errorf("tls_certificate.certificate_chain: %w", err)
+			return nil, err
 		}
-		key, err := inlineBytes(t.TlsCertificate.GetPrivateKey().GetInlineBytes(), t.TlsCertificate.GetPrivateKey().GetInlineString())
+		key, err := tlsctx.ReadInline(t.TlsCertificate.GetPrivateKey(), "tls_certificate.private_key")
 		if err != nil {
-			return nil, fmt.Errorf("tls_certificate.private_key: %w", err)
+			return nil, err
 		}
 		pair, err := tls.X509KeyPair(chain, key)
 		if err != nil {
@@ -79,9 +81,9 @@ func (s *secretStore) decodeSecret(sec *tlsv3.Secret) (*secret, error) {
 		if len(t.ValidationContext.GetMatchTypedSubjectAltNames()) > 0 {
 			return nil, errors.New("validation_context.match_typed_subject_alt_names: put SAN matchers in the combined_validation_context of the transport socket")
 		}
-		ca, err := inlineBytes(t.ValidationContext.GetTrustedCa().GetInlineBytes(), t.ValidationContext.GetTrustedCa().GetInlineString())
+		ca, err := tlsctx.ReadInline(t.ValidationContext.GetTrustedCa(), "validation_context.trusted_ca")
 		if err != nil {
-			return nil, fmt.Errorf("validation_context.trusted_ca: %w", err)
+			return nil, err
 		}
 		pool := x509.NewCertPool()
 		if !pool.AppendCertsFromPEM(ca) {
@@ -93,16 +95,4 @@ func (s *secretStore) decodeSecret(sec *tlsv3.Secret) (*secret, error) {
 	default:
 		return nil, fmt.Errorf("type: %T unsupported by weft (tls_certificate, validation_context)", t)
 	}
-}
-
-// inlineBytes returns inline data; SDS secrets from the control plane never
-// name files on the proxy's machine.
-func inlineBytes(b []byte, s string) ([]byte, error) {
-	switch {
-	case len(b) > 0:
-		return b, nil
-	case s != "":
-		return []byte(s), nil
-	}
-	return nil, errors.New("inline_bytes or inline_string required")
 }

@@ -333,9 +333,20 @@ func caPool(ds *corev3.DataSource, path string) (*x509.CertPool, error) {
 }
 
 // read returns the bytes of a DataSource (file or inline).
-func read(ds *corev3.DataSource, path string) ([]byte, error) {
+func read(ds *corev3.DataSource, path string) ([]byte, error) { return readSource(ds, path, true) }
+
+// ReadInline is read for data that must travel inline: an SDS secret from
+// the control plane never names a file on the proxy's machine.
+func ReadInline(ds *corev3.DataSource, path string) ([]byte, error) {
+	return readSource(ds, path, false)
+}
+
+func readSource(ds *corev3.DataSource, path string, files bool) ([]byte, error) {
 	switch s := ds.GetSpecifier().(type) {
 	case *corev3.DataSource_Filename:
+		if !files {
+			return nil, fmt.Errorf("%s.filename: must be inline (inline_bytes or inline_string)", path)
+		}
 		b, err := os.ReadFile(s.Filename)
 		if err != nil {
 			return nil, fmt.Errorf("%s.filename: %w", path, err)
