@@ -2,6 +2,7 @@ package telemetry
 
 import (
 	"fmt"
+	"slices"
 	"time"
 	"unicode/utf8"
 
@@ -37,6 +38,7 @@ const (
 // false when b needs proto.Unmarshal. b must not change afterwards.
 func scanLogs(id xds.Identity, b []byte, now time.Time) (out []logEntry, rejected int64, msg string, ok bool) {
 	ok = walkExport(b, func(ri *resourceInfo, recs [][]byte) bool {
+		out = slices.Grow(out, len(recs))
 		for _, rb := range recs {
 			e, ok := scanLog(rb, ri, now)
 			if !ok {

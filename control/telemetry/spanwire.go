@@ -1,8 +1,10 @@
 package telemetry
 
 import (
+	"encoding/binary"
 	"encoding/hex"
 	"math"
+	"slices"
 	"time"
 	"unicode/utf8"
 	"unsafe"
@@ -76,6 +78,29 @@ type wireField struct {
 
 // nextField consumes the first field of b; n < 0 when b is malformed.
 func nextField(b []byte) (f wireField, n int) {
+	// Fast path: a one-byte tag (fields 1-15) and a one-byte length or
+	// varint, which is nearly every field of a span or log record.
+	if len(b) >= 2 && b[0] < 0x80 && b[0] >= 1<<3 {
+		f.num, f.typ = protowire.Number(b[0]>>3), protowire.Type(b[0]&7)
+		switch f.typ {
+		case protowire.BytesType:
+			if l := int(b[1]); l < 0x80 && 2+l <= len(b) {
+				f.b = b[2 : 2+l]
+				return f, 2 + l
+			}
+		case protowire.VarintType:
+			if b[1] < 0x80 {
+				f.v = uint64(b[1])
+				return f, 2
+			}
+		case protowire.Fixed64Type:
+			if len(b) >= 9 {
+				f.v = binary.LittleEndian.Uint64(b[1:9])
+				return f, 9
+			}
+		}
+		f = wireField{}
+	}
 	num, typ, n := protowire.ConsumeTag(b)
 	if n < 0 {
 		return f, n
@@ -137,6 +162,9 @@ func scanSpans(id xds.Identity, b []byte) (out []spanRec, rejected int64, msg st
 	}
 	ok = walkExport(b, func(ri *resourceInfo, spans [][]byte) bool {
 		allow := allowed(id, ri.namespace)
+		if allow {
+			out = slices.Grow(out, len(spans))
+		}
 		for _, sb := range spans {
 			rec, valid, ok := scanSpan(sb, ri)
 			switch {
