@@ -20,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"google.golang.org/grpc"
 	"k8s.io/apimachinery/pkg/util/validation"
 
 	"github.com/weft-mesh/weft/apis/weft/v1alpha1"
@@ -160,6 +161,7 @@ func MeshComponent(opts MeshOptions) Component {
 			CA:          signer,
 			TrustDomain: td,
 			Register:    hub.Register,
+			GRPCOptions: []grpc.ServerOption{grpc.ForceServerCodecV2(telemetry.ServerCodec{})},
 		})
 		if err != nil {
 			reg.Close()

@@ -19,7 +19,6 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
-	"google.golang.org/protobuf/types/known/emptypb"
 
 	"github.com/weft-mesh/weft/control/xds"
 )
@@ -45,24 +44,23 @@ func registerReceivers(g grpc.ServiceRegistrar, h *Hub) {
 }
 
 // wireServiceDesc is desc (an OTLP collector service) with an Export
-// handler that takes the request's bytes (as the unknown fields of an
-// Empty, which gRPC decodes into a copy the handler may keep) and gives
-// them to export, which reads them without message structs (scanSpans,
+// handler that takes the request's bytes (wireRequest) and gives them to
+// export, which reads them without message structs (scanSpans,
 // scanLogs).
 func wireServiceDesc(desc grpc.ServiceDesc, method string, export func(context.Context, []byte) (any, error)) *grpc.ServiceDesc {
 	desc.Methods = []grpc.MethodDesc{{
 		MethodName: "Export",
 		Handler: func(srv any, ctx context.Context, dec func(any) error, interceptor grpc.UnaryServerInterceptor) (any, error) {
-			in := &emptypb.Empty{}
+			in := &wireRequest{}
 			if err := dec(in); err != nil {
 				return nil, err
 			}
 			if interceptor == nil {
-				return export(ctx, in.ProtoReflect().GetUnknown())
+				return export(ctx, in.bytes())
 			}
 			info := &grpc.UnaryServerInfo{Server: srv, FullMethod: method}
 			return interceptor(ctx, in, info, func(ctx context.Context, req any) (any, error) {
-				return export(ctx, req.(*emptypb.Empty).ProtoReflect().GetUnknown())
+				return export(ctx, req.(*wireRequest).bytes())
 			})
 		},
 	}}

@@ -22,15 +22,22 @@ import (
 	"github.com/weft-mesh/weft/control/xds"
 )
 
-// startXDS runs a real xDS server with the hub's receivers registered and
-// returns a client connection to it.
-func startXDS(t *testing.T, h *Hub) *grpc.ClientConn {
+// bothCodecs runs test against a server built as weft control builds it
+// (ServerCodec) and against one with gRPC's own codec.
+func bothCodecs(t *testing.T, test func(t *testing.T, codec bool)) {
+	t.Run("ServerCodec", func(t *testing.T) { test(t, true) })
+	t.Run("gRPC codec", func(t *testing.T) { test(t, false) })
+}
+
+// startXDS runs a real xDS server with the hub's receivers registered
+// (with ServerCodec when codec) and returns a client connection to it.
+func startXDS(t *testing.T, h *Hub, codec bool) *grpc.ClientConn {
 	t.Helper()
 	reg := registry.New(registry.Options{})
 	t.Cleanup(reg.Close)
 	var srv *xds.Server
 	h.opts.Auth = AuthFunc(func(ctx context.Context) (xds.Identity, error) { return srv.Authenticate(ctx) })
-	srv, err := xds.New(xds.Options{
+	opts := xds.Options{
 		Translator: func(xds.ProxyInfo) (xds.Resources, error) { return xds.Resources{}, nil },
 		Registry:   reg,
 		Auth: xds.StaticTokens{
@@ -38,7 +45,11 @@ func startXDS(t *testing.T, h *Hub) *grpc.ClientConn {
 			"shop-only": {Subject: "shop-token", Namespace: "shop", ServiceAccount: "frontend"},
 		},
 		Register: h.Register,
-	})
+	}
+	if codec {
+		opts.GRPCOptions = []grpc.ServerOption{grpc.ForceServerCodecV2(ServerCodec{})}
+	}
+	srv, err := xds.New(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -99,10 +110,12 @@ func traceRequest(ns string, spans ...*tracepb.Span) *coltracepb.ExportTraceServ
 	}}}
 }
 
-func TestTraceReceiver(t *testing.T) {
+func TestTraceReceiver(t *testing.T) { bothCodecs(t, testTraceReceiver) }
+
+func testTraceReceiver(t *testing.T, codec bool) {
 	clk := newFakeClock()
 	h := New(Options{Clock: clk})
-	client := coltracepb.NewTraceServiceClient(startXDS(t, h))
+	client := coltracepb.NewTraceServiceClient(startXDS(t, h, codec))
 	start := uint64(clk.Now().UnixNano())
 	good := &tracepb.Span{
 		TraceId: mustHex(tid), SpanId: mustHex(sid), ParentSpanId: mustHex("1111111111111111"),
@@ -158,10 +171,12 @@ func TestTraceReceiver(t *testing.T) {
 	}
 }
 
-func TestLogsReceiver(t *testing.T) {
+func TestLogsReceiver(t *testing.T) { bothCodecs(t, testLogsReceiver) }
+
+func testLogsReceiver(t *testing.T, codec bool) {
 	clk := newFakeClock()
 	h := New(Options{Clock: clk})
-	client := collogspb.NewLogsServiceClient(startXDS(t, h))
+	client := collogspb.NewLogsServiceClient(startXDS(t, h, codec))
 	access := `{"kind":"http","reporter":"destination","status":200,"path":"/api/products"}`
 	req := &collogspb.ExportLogsServiceRequest{ResourceLogs: []*logspb.ResourceLogs{
 		{
