@@ -13,7 +13,8 @@
 # BENCH_DURATION [10] seconds per throughput run, BENCH_WARMUP [3],
 # BENCH_CONNS [50], BENCH_THREADS [2] (wrk), BENCH_RATE [1000] and
 # BENCH_LAT_REQUESTS [10000] (latency runs), BENCH_ROUND_DURATION [5]
-# seconds per alternating round.
+# seconds per alternating round, BENCH_LAT_ROUNDS [7] alternating latency
+# rounds of BENCH_LAT_ROUND_REQUESTS [3000] requests per setup.
 DUR=${BENCH_DURATION:-10}
 WARM=${BENCH_WARMUP:-3}
 CONNS=${BENCH_CONNS:-50}
@@ -21,6 +22,8 @@ THREADS=${BENCH_THREADS:-2}
 RATE=${BENCH_RATE:-1000}
 LATN=${BENCH_LAT_REQUESTS:-10000}
 ROUND_DUR=${BENCH_ROUND_DURATION:-5}
+LAT_ROUNDS=${BENCH_LAT_ROUNDS:-7}
+LAT_ROUND_N=${BENCH_LAT_ROUND_REQUESTS:-3000}
 
 log() { printf '[bench %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 die() { log "error: $*"; exit 1; }
@@ -414,6 +417,62 @@ rounds() {
 			log "round $i/$s: $rps req/s, ${R[rd.$s.$i.us]} CPU µs/req"
 		done
 	done
+}
+
+# latency_rounds SETUP...: LAT_ROUNDS rounds of fixed-rate runs
+# (LAT_ROUND_N measured requests at RATE after RATE/2 warm-up ones, as
+# latency's) through each setup in turn, the order rotated every round, so
+# that the setups compared within a round met the same state of the shared
+# machine. LAT_TARGET[SETUP] is the URL; every setup must be running.
+# Stores lr.SETUP.I.p99 (µs).
+latency_rounds() {
+	local setups=("$@") i j n=$# s line f
+	for ((i = 0; i < LAT_ROUNDS; i++)); do
+		for ((j = 0; j < n; j++)); do
+			s=${setups[(i + j) % n]}
+			f=$LOGS/loadgen-round-$s-$i.err
+			if ! line=$(timeout $((LAT_ROUND_N / RATE + 60)) "$BIN/loadgen" -mode http1 -target "${LAT_TARGET[$s]}" \
+				-rate "$RATE" -n "$LAT_ROUND_N" -warmup $((RATE / 2)) -c 64 2>"$f"); then
+				note "latency round $i/$s failed: $(tail -n 3 "$f" | tr '\n' ' ')"
+				continue
+			fi
+			R[lr.$s.$i.p99]=$(kv p99_us "$line")
+			[[ $(kv errors "$line") == 0 ]] || note "latency round $i/$s: $(kv errors "$line") errors"
+			log "latency round $i/$s: p99 ${R[lr.$s.$i.p99]} µs"
+		done
+	done
+}
+
+# lat_round_values SETUP: the setup's p99 per latency round.
+lat_round_values() {
+	local i
+	for ((i = 0; i < LAT_ROUNDS; i++)); do
+		[[ -z ${R[lr.$1.$i.p99]:-} ]] || echo "${R[lr.$1.$i.p99]}"
+	done
+}
+
+# lat_round_ratio A B: the median over latency rounds of A's p99 added over
+# direct's in the same round, over B's.
+lat_round_ratio() {
+	local i v=() d a b r
+	for ((i = 0; i < LAT_ROUNDS; i++)); do
+		d=${R[lr.direct.$i.p99]:-} a=${R[lr.$1.$i.p99]:-} b=${R[lr.$2.$i.p99]:-}
+		[[ -n $d && -n $a && -n $b ]] || continue
+		r=$(ratio $((a - d)) $((b - d)))
+		[[ $r == – ]] || v+=("$r")
+	done
+	median %.2f "${v[@]}"
+}
+
+# lat_round_added SETUP: the median over latency rounds of the setup's p99
+# added over direct's in the same round (µs).
+lat_round_added() {
+	local i v=() d a
+	for ((i = 0; i < LAT_ROUNDS; i++)); do
+		d=${R[lr.direct.$i.p99]:-} a=${R[lr.$1.$i.p99]:-}
+		[[ -n $d && -n $a ]] && v+=($((a - d)))
+	done
+	median %.0f "${v[@]}"
 }
 
 # median FORMAT VALUE...: the median (mean of the middle two for an even

@@ -7,7 +7,8 @@
 # throughput run, BENCH_WARMUP [3] seconds of warm-up, BENCH_CONNS [50] wrk
 # connections, BENCH_THREADS [2] wrk threads, BENCH_RATE [1000] fixed rate of
 # the latency runs, BENCH_LAT_REQUESTS [10000] measured requests per latency
-# run, BENCH_CLUSTERS [1000] clusters in the idle-memory config,
+# run, BENCH_LAT_ROUNDS [7] alternating latency rounds of
+# BENCH_LAT_ROUND_REQUESTS [3000] requests, BENCH_CLUSTERS [1000] clusters in the idle-memory config,
 # BENCH_RESULTS [bench/RESULTS.md] where the report goes.
 set -euo pipefail
 export PATH="$PATH:/usr/sbin:/sbin"
@@ -136,25 +137,31 @@ http {
 EOF
 }
 
-# weft_pair PROTO PORT_A PORT_B UPSTREAM H2 ADMIN_A ADMIN_B BENCH_FN: starts
-# two chained weft proxies (A -> B -> UPSTREAM), runs BENCH_FN weft PORT_A
-# with their pids, and stops them.
-weft_pair() {
-	local proto=$1 pa=$2 pb=$3 up=$4 h2=$5 adma=$6 admb=$7 fn=$8 c=$OUT/conf
+# weft_pair_start PROTO PORT_A PORT_B UPSTREAM H2 ADMIN_A ADMIN_B: starts two
+# chained weft proxies (A -> B -> UPSTREAM) as weft-PROTO-{a,b}; fails when
+# they do not become ready.
+weft_pair_start() {
+	local proto=$1 pa=$2 pb=$3 up=$4 h2=$5 adma=$6 admb=$7 c=$OUT/conf
 	weft_bootstrap "$c/weft-$proto-b.yaml" "${proto}_b $pb $up $h2"
 	weft_bootstrap "$c/weft-$proto-a.yaml" "${proto}_a $pa $pb $h2"
 	start "weft-$proto-b" bin/weft proxy --config "$c/weft-$proto-b.yaml" --admin-addr "127.0.0.1:$admb" --log-level warn
 	start "weft-$proto-a" bin/weft proxy --config "$c/weft-$proto-a.yaml" --admin-addr "127.0.0.1:$adma" --log-level warn
-	if wait_ready "weft-$proto-b" "$admb" && wait_ready "weft-$proto-a" "$adma" && wait_port "weft-$proto-a" "$pa"; then
+	wait_ready "weft-$proto-b" "$admb" && wait_ready "weft-$proto-a" "$adma" && wait_port "weft-$proto-a" "$pa" && return 0
+	note "$proto/weft: proxies did not become ready (logs: bench/out/logs/weft-$proto-{a,b}.log)"
+	R[$proto.weft.failed]=1
+	return 1
+}
+
+# weft_pair PROTO PORT_A PORT_B UPSTREAM H2 ADMIN_A ADMIN_B BENCH_FN: starts
+# the pair, runs BENCH_FN weft PORT_A with their pids, and stops them.
+weft_pair() {
+	local proto=$1 pa=$2 fn=$8
+	if weft_pair_start "${@:1:7}"; then
 		"$fn" weft "$pa" "${PID[weft-$proto-a]}" "${PID[weft-$proto-b]}"
-	else
-		note "$proto/weft: proxies did not become ready (logs: bench/out/logs/weft-$proto-{a,b}.log)"
-		R[$proto.weft.failed]=1
 	fi
 	stop "weft-$proto-a"
 	stop "weft-$proto-b"
 }
-
 
 table_rows() { # PROTO SETUP...
 	local proto=$1 s
@@ -184,6 +191,8 @@ report() {
 	local tp p99 rss cpu cpureq idle
 	tp=$(ratio "${R[h1.weft.rps]:-}" "${R[h1.haproxy.rps]:-}")
 	p99=$(ratio "$(added h1 weft p99_us)" "$(added h1 haproxy p99_us)")
+	local p99r
+	p99r=$(lat_round_ratio weft haproxy)
 	rss=$(ratio "${R[h1.weft.rss_load]:-}" "${R[h1.haproxy.rss_load]:-}")
 	cpu=$(ratio "${R[h1.weft.cpu]:-}" "${R[h1.haproxy.cpu]:-}")
 	cpureq=$(ratio "$(per_req h1 weft)" "$(per_req h1 haproxy)")
@@ -223,12 +232,27 @@ $head
 $sep
 $(table_rows h1 direct weft haproxy nginx)
 
+## Alternating latency rounds
+
+With direct, weft, HAProxy and nginx all running, $LAT_ROUNDS rounds follow:
+in each, every setup in turn gets a fixed-rate run of $LAT_ROUND_N requests
+at $RATE req/s (after $((RATE / 2)) warm-up ones), the order rotated every
+round. A setup's p99 is compared with direct's of the same round, when the
+shared machine was in the same state; the p99 verdict is the median of the
+per-round ratios. The single runs of the table above are one each, minutes
+apart, and move by a factor of two between runs here.
+
+| setup | p99 µs per round | median p99 added over direct, µs |
+|---|--:|--:|
+$(for s in "${LAT_SETUPS[@]}"; do printf '| %s | %s | %s |\n' "$s" "$(lat_round_values "$s" | paste -sd' ')" "$( [[ $s == direct ]] && echo 0 || lat_round_added "$s")"; done)
+
 ## weft / HAProxy
 
 | measure | weft / HAProxy | target |
 |---|--:|---|
 | max throughput | $tp | ≥ 0.8 ($(verdict "$tp" ">=" 0.8)) |
-| p99 added over direct at $RATE req/s | $p99 | ≤ 1.2 ($(verdict "$p99" "<=" 1.2)) |
+| p99 added over direct at $RATE req/s, median of $LAT_ROUNDS alternating rounds | $p99r | ≤ 1.2 ($(verdict "$p99r" "<=" 1.2)) |
+| p99 added over direct at $RATE req/s, the single runs of the table | $p99 | |
 | RSS under load | $rss | |
 | CPU seconds in the throughput run | $cpu | |
 | CPU per request in the throughput run | $cpureq | |
@@ -294,11 +318,15 @@ main() {
 	wait_port backend $BACKEND_H1 && wait_port backend $BACKEND_H2C && wait_port backend $BACKEND_GRPC ||
 		die "backend did not start"
 
-	# ---- HTTP/1.1
+	# ---- HTTP/1.1: each setup alone, then all of them running for the
+	# alternating latency rounds.
+	declare -gA LAT_TARGET=([direct]="http://127.0.0.1:$BACKEND_H1/")
+	local lat=(direct)
 	bench_h1 direct $BACKEND_H1
 
-	if ((WEFT_OK)); then
-		weft_pair h1 $WEFT_A $WEFT_B $BACKEND_H1 0 $WEFT_ADMIN_A $WEFT_ADMIN_B bench_h1
+	if ((WEFT_OK)) && weft_pair_start h1 $WEFT_A $WEFT_B $BACKEND_H1 0 $WEFT_ADMIN_A $WEFT_ADMIN_B; then
+		bench_h1 weft $WEFT_A "${PID[weft-h1-a]}" "${PID[weft-h1-b]}"
+		[[ -n ${R[h1.weft.failed]:-} ]] || { LAT_TARGET[weft]="http://127.0.0.1:$WEFT_A/"; lat+=(weft); }
 	else
 		R[h1.weft.failed]=1
 	fi
@@ -309,8 +337,7 @@ main() {
 	start haproxy-a haproxy -db -f "$OUT/conf/haproxy-a.cfg"
 	wait_port haproxy-b $HAPROXY_B && wait_port haproxy-a $HAPROXY_A || die "haproxy did not start"
 	bench_h1 haproxy $HAPROXY_A "${PID[haproxy-a]}" "${PID[haproxy-b]}"
-	stop haproxy-a
-	stop haproxy-b
+	[[ -n ${R[h1.haproxy.failed]:-} ]] || { LAT_TARGET[haproxy]="http://127.0.0.1:$HAPROXY_A/"; lat+=(haproxy); }
 
 	nginx_cfg "$OUT/conf/nginx-b" $NGINX_B $BACKEND_H1
 	nginx_cfg "$OUT/conf/nginx-a" $NGINX_A $NGINX_B
@@ -318,8 +345,13 @@ main() {
 	start nginx-a nginx -e "$OUT/conf/nginx-a/error.log" -p "$OUT/conf/nginx-a" -c "$OUT/conf/nginx-a/nginx.conf"
 	wait_port nginx-b $NGINX_B && wait_port nginx-a $NGINX_A || die "nginx did not start"
 	bench_h1 nginx $NGINX_A "${PID[nginx-a]}" "${PID[nginx-b]}"
-	stop nginx-a
-	stop nginx-b
+	[[ -n ${R[h1.nginx.failed]:-} ]] || { LAT_TARGET[nginx]="http://127.0.0.1:$NGINX_A/"; lat+=(nginx); }
+
+	log "latency rounds: $LAT_ROUNDS x ${lat[*]}"
+	LAT_SETUPS=("${lat[@]}")
+	latency_rounds "${lat[@]}"
+	local s
+	for s in nginx-a nginx-b haproxy-a haproxy-b weft-h1-a weft-h1-b; do stop "$s"; done
 
 	# ---- h2c and gRPC
 	bench_h2c direct $BACKEND_H2C
