@@ -15,6 +15,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -175,7 +176,13 @@ func MeshComponent(opts MeshOptions) Component {
 		p.API.Handle("GET /api/v1/proxies", srv.ProxiesHandler())
 		p.API.Handle("GET /metrics", promhttp.HandlerFor(metrics, promhttp.HandlerOpts{}))
 		hub.RegisterAPI(p.API.Handle)
-		alerts := alert.New(alert.Options{Query: alertQuery(hub), Logger: p.Logger})
+		var backends atomic.Pointer[map[string][]string]
+		alerts := alert.New(alert.Options{Query: alertQuery(hub, func() map[string][]string {
+			if b := backends.Load(); b != nil {
+				return *b
+			}
+			return nil
+		}), Logger: p.Logger})
 		p.API.Handle("GET /api/v1/alerts", alerts.Handler())
 		dashboard.Register(p.API.Handle)
 		m := &Mesh{Registry: reg, XDS: srv, XDSAddr: lis.Addr(), JoinToken: token, Tokens: issuer, CA: authority, Source: src, Telemetry: hub, Alerts: alerts, log: p.Logger.With("component", "ca")}
@@ -194,7 +201,13 @@ func MeshComponent(opts MeshOptions) Component {
 			defer reg.Close()
 			errc := make(chan error, 3)
 			go func() { errc <- srv.Serve(lis) }()
-			go func() { errc <- feedTranslator(ctx, p.Store, src, srv, alerts.SetRules) }()
+			go func() {
+				errc <- feedTranslator(ctx, p.Store, src, srv, func(objs []resource.Object) {
+					b := translate.RouteBackends(objs)
+					backends.Store(&b)
+					alerts.SetRules(objs)
+				})
+			}()
 			go alerts.Run(ctx, alertPeriod)
 			go func() { errc <- hub.Run(ctx) }()
 			if authority != nil {
@@ -381,11 +394,18 @@ func (m *Mesh) pruneBundle(ctx context.Context, period time.Duration) {
 const alertPeriod = 5 * time.Second
 
 // alertQuery reads an AlertRule's metric from the hub's history.
-func alertQuery(hub *telemetry.Hub) alert.Query {
+// alertQuery answers the alert evaluator from the hub's metric history;
+// backends returns translate.RouteBackends of the current resources, so
+// that a rule on a Service that is a route parent watches the calls to the
+// route's backends.
+func alertQuery(hub *telemetry.Hub, backends func() map[string][]string) alert.Query {
 	return func(ns string, t v1alpha1.AlertTarget, m v1alpha1.AlertMetric, window time.Duration, now time.Time) (float64, float64, bool) {
 		q := telemetry.WindowQuery{Namespace: ns, Workload: t.Workload, Service: t.Service}
 		if t.Edge != nil {
 			q.SourceWorkload, q.Service = t.Edge.From, t.Edge.To
+		}
+		if q.Service != "" {
+			q.Backends = backends()[ns+"/"+q.Service]
 		}
 		g, ok := hub.Window(q, window, now)
 		if !ok {

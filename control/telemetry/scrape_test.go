@@ -377,3 +377,47 @@ func TestKeysOf(t *testing.T) {
 		t.Fatalf("no workload at all: %+v", got)
 	}
 }
+
+// TestWindowBackends: a Service that is only the parent of routes has no
+// edges of its own; with its route's backends the window counts the calls
+// to them, and an edge query does too.
+func TestWindowBackends(t *testing.T) {
+	clk := newFakeClock()
+	fp := newFakeProxy(t)
+	proxies := []xds.ProxyStatus{{ID: "frontend-0.shop", Namespace: "shop", Workload: "frontend", AdminAddr: fp.addr()}}
+	h := New(Options{Clock: clk, Proxies: ProxiesFunc(func() []xds.ProxyStatus { return proxies })})
+	page := func(v1, v2 float64) string {
+		return header + requests("source", "frontend", "catalog-v1", "catalog-v1.shop", map[string]float64{"200": v1}) +
+			requests("source", "frontend", "catalog-v2", "catalog-v2.shop", map[string]float64{"200": v2, "503": 0})
+	}
+	fp.set(page(0, 0))
+	h.Scrape(context.Background())
+	clk.Advance(5 * time.Second)
+	fp.set(page(30, 10))
+	h.Scrape(context.Background())
+	backends := []string{"catalog-v1.shop", "catalog-v2.shop"}
+	for _, tc := range []struct {
+		name string
+		q    WindowQuery
+		want float64 // requests; -1: no series
+	}{
+		{"the parent alone", WindowQuery{Namespace: "shop", Service: "catalog"}, -1},
+		{"the parent with its backends", WindowQuery{Namespace: "shop", Service: "catalog", Backends: backends}, 40},
+		{"an edge to the parent", WindowQuery{Namespace: "shop", Service: "catalog", SourceWorkload: "frontend", Backends: backends}, 40},
+		{"backends in another namespace", WindowQuery{Namespace: "shop", Service: "catalog", Backends: []string{"catalog-v1.billing"}}, -1},
+		{"one backend", WindowQuery{Namespace: "shop", Service: "catalog-v2"}, 10},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			g, ok := h.Window(tc.q, time.Minute, clk.Now())
+			if tc.want < 0 {
+				if ok {
+					t.Fatalf("window %+v, want no series", g)
+				}
+				return
+			}
+			if !ok || g.Requests != tc.want {
+				t.Fatalf("window %+v (%v), want %v requests", g, ok, tc.want)
+			}
+		})
+	}
+}

@@ -7,12 +7,16 @@ import (
 
 // WindowQuery selects what Window aggregates: Workload (a destination
 // workload), Service (every edge into a destination service), or
-// SourceWorkload with Service (one edge); all in Namespace.
+// SourceWorkload with Service (one edge); all in Namespace. Backends
+// ("<name>.<namespace>") are services whose edges count as Service's: a
+// Service that is only the parent of routes has no edges of its own, the
+// callers' sidecars report the route's backends.
 type WindowQuery struct {
 	Namespace      string
 	Workload       string
 	Service        string
 	SourceWorkload string
+	Backends       []string
 }
 
 // Window aggregates the history of the series q selects over the window
@@ -80,11 +84,19 @@ func (q WindowQuery) matches(k seriesKey) bool {
 }
 
 // sameService matches the edge's destination_service ("name.namespace" or
-// a bare name) against q's service in q's namespace.
+// a bare name) against q's service in q's namespace, and its backends.
 func sameService(k seriesKey, q WindowQuery) bool {
 	name, ns, found := strings.Cut(k.dstSvc, ".")
 	if !found {
 		ns = k.dstNS
 	}
-	return name == q.Service && ns == q.Namespace
+	if name == q.Service && ns == q.Namespace {
+		return true
+	}
+	for _, b := range q.Backends {
+		if bn, bns, _ := strings.Cut(b, "."); bn == name && bns == ns {
+			return true
+		}
+	}
+	return false
 }

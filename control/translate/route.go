@@ -506,3 +506,57 @@ func headerOptions(f *gwv1.HTTPHeaderFilter) []*corev3.HeaderValueOption {
 	}
 	return out
 }
+
+// RouteBackends maps each Service that is the parent of HTTP or gRPC
+// routes (GAMMA) to the Services those routes send to, as
+// "<name>.<namespace>", sorted; the keys are "<namespace>/<name>". A
+// caller's sidecar reports such calls under the backend's service, so
+// whoever watches the parent (an AlertRule) watches these.
+func RouteBackends(objs []resource.Object) map[string][]string {
+	out := map[string][]string{}
+	add := func(o *resource.Object, parents []gwv1.ParentReference, refs []gwv1.BackendRef) {
+		for _, ref := range parents {
+			if ref.Kind == nil || *ref.Kind != "Service" || (ref.Group != nil && !serviceGroup(string(*ref.Group))) {
+				continue
+			}
+			ns := o.Namespace
+			if ref.Namespace != nil {
+				ns = string(*ref.Namespace)
+			}
+			key := ns + "/" + string(ref.Name)
+			for _, b := range refs {
+				if b.Kind != nil && *b.Kind != "Service" {
+					continue
+				}
+				bns := o.Namespace
+				if b.Namespace != nil {
+					bns = string(*b.Namespace)
+				}
+				if svc := string(b.Name) + "." + bns; !slices.Contains(out[key], svc) {
+					out[key] = append(out[key], svc)
+				}
+			}
+		}
+	}
+	for i := range objs {
+		o := &objs[i]
+		if r := o.HTTPRoute(); r != nil {
+			for _, rule := range r.Rules {
+				for _, b := range rule.BackendRefs {
+					add(o, r.ParentRefs, []gwv1.BackendRef{b.BackendRef})
+				}
+			}
+		}
+		if r := o.GRPCRoute(); r != nil {
+			for _, rule := range r.Rules {
+				for _, b := range rule.BackendRefs {
+					add(o, r.ParentRefs, []gwv1.BackendRef{b.BackendRef})
+				}
+			}
+		}
+	}
+	for _, list := range out {
+		slices.Sort(list)
+	}
+	return out
+}

@@ -2,6 +2,7 @@ package translate
 
 import (
 	"net/netip"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -135,5 +136,44 @@ func BenchmarkTranslateSidecar(b *testing.B) {
 		if _, err := Translate(in); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+func TestRouteBackends(t *testing.T) {
+	objs, err := resource.Decode("routes.yaml", []byte(`
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: catalog-split, namespace: shop}
+spec:
+  parentRefs: [{group: "", kind: Service, name: catalog, port: 8080}]
+  rules:
+  - backendRefs: [{name: catalog-v2, port: 8080, weight: 10}, {name: catalog-v1, port: 8080, weight: 90}]
+  - matches: [{path: {type: PathPrefix, value: /beta}}]
+    backendRefs: [{name: catalog-v2, port: 8080}, {name: ledger, namespace: billing, port: 9000}]
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: GRPCRoute
+metadata: {name: cart, namespace: shop}
+spec:
+  parentRefs: [{kind: Service, name: cart}]
+  rules: [{backendRefs: [{name: cart-v1, port: 9090}]}]
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: edge, namespace: shop}
+spec:
+  parentRefs: [{name: public}]
+  rules: [{backendRefs: [{name: frontend, port: 8080}]}]
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := RouteBackends(objs)
+	want := map[string][]string{
+		"shop/catalog": {"catalog-v1.shop", "catalog-v2.shop", "ledger.billing"},
+		"shop/cart":    {"cart-v1.shop"},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("RouteBackends = %v, want %v (a Gateway parent is not a Service)", got, want)
 	}
 }
