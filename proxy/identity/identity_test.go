@@ -157,12 +157,17 @@ func TestRefusedIdentities(t *testing.T) {
 // waitPending waits until the Run loop has armed its timer.
 func waitPending(t *testing.T, c *fakeclock.Clock) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for c.Pending() == 0 {
-		if time.Now().After(deadline) {
+	timeout := time.After(5 * time.Second)
+	for {
+		armed := c.Armed() // before Pending: an arming in between closes it
+		if c.Pending() > 0 {
+			return
+		}
+		select {
+		case <-armed:
+		case <-timeout:
 			t.Fatal("the renewal timer was never armed")
 		}
-		time.Sleep(time.Millisecond)
 	}
 }
 

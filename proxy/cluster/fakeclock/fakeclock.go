@@ -16,6 +16,7 @@ type Clock struct {
 	mu     sync.Mutex
 	now    time.Time
 	timers []*timer
+	armed  chan struct{} // closed and replaced when a timer is armed
 }
 
 type timer struct {
@@ -25,7 +26,15 @@ type timer struct {
 }
 
 // New returns a clock at a fixed instant.
-func New() *Clock { return &Clock{now: time.Unix(1_700_000_000, 0)} }
+func New() *Clock { return &Clock{now: time.Unix(1_700_000_000, 0), armed: make(chan struct{})} }
+
+// Armed returns a channel that is closed when the next timer is armed:
+// a test takes it, checks Pending, and waits on it if it must.
+func (c *Clock) Armed() <-chan struct{} {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.armed
+}
 
 func (c *Clock) Now() time.Time {
 	c.mu.Lock()
@@ -38,6 +47,8 @@ func (c *Clock) AfterFunc(d time.Duration, f func()) func() bool {
 	defer c.mu.Unlock()
 	t := &timer{at: c.now.Add(d), f: f}
 	c.timers = append(c.timers, t)
+	close(c.armed)
+	c.armed = make(chan struct{})
 	return func() bool {
 		c.mu.Lock()
 		defer c.mu.Unlock()
@@ -76,7 +87,6 @@ func (c *Clock) Advance(d time.Duration) {
 	}
 }
 
-// pending counts timers not yet fired or stopped.
 // Pending reports how many timers have not fired or been stopped.
 func (c *Clock) Pending() int {
 	c.mu.Lock()
