@@ -125,88 +125,84 @@ func reportPerItem(b *testing.B, n int, before uint64) {
 	b.ReportMetric(float64(mallocs()-before)/items, "allocs/item")
 }
 
-// BenchmarkIntakeSpans measures the hub's cost of one span: decoding the
-// OTLP request as gRPC does ("decode+export") and storing it ("export").
+// BenchmarkIntakeSpans measures the hub's cost of one span: reading the
+// request's bytes as the receiver does ("wire"), and the receiver's
+// fallback for forms the wire reader leaves to protobuf: decoding the
+// request as gRPC's codec does and storing it ("decode+export"), and
+// storing an already decoded one ("export").
 func BenchmarkIntakeSpans(b *testing.B) {
-	req := benchSpanRequest(intakeBatch)
-	wire, err := proto.Marshal(req)
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Run("wire", func(b *testing.B) {
-		r := traceReceiver{h: benchHub()}
-		benchWire(b, wire, func(ctx context.Context, in []byte) (bool, error) {
-			resp, err := r.exportWire(ctx, in)
-			return resp.GetPartialSuccess() != nil, err
-		})
-	})
-	for _, decode := range []bool{true, false} {
-		name := "export"
-		if decode {
-			name = "decode+export"
-		}
-		b.Run(name, func(b *testing.B) {
-			h := benchHub()
-			r := traceReceiver{h: h}
-			ctx := context.Background()
-			b.ReportAllocs()
-			b.SetBytes(int64(len(wire)))
-			before := mallocs()
-			for b.Loop() {
-				in := req
-				if decode {
-					in = &coltracepb.ExportTraceServiceRequest{}
-					if err := proto.Unmarshal(wire, in); err != nil {
-						b.Fatal(err)
-					}
-				}
-				resp, err := r.Export(ctx, in)
-				if err != nil || resp.GetPartialSuccess() != nil {
-					b.Fatal(err, resp)
-				}
+	r := func() traceReceiver { return traceReceiver{h: benchHub()} }
+	benchIntake(b, benchSpanRequest(intakeBatch), func() *coltracepb.ExportTraceServiceRequest { return &coltracepb.ExportTraceServiceRequest{} },
+		func() func(context.Context, []byte) (bool, error) {
+			rr := r()
+			return func(ctx context.Context, in []byte) (bool, error) {
+				resp, err := rr.exportWire(ctx, in)
+				return resp.GetPartialSuccess() != nil, err
 			}
-			reportPerItem(b, intakeBatch, before)
+		},
+		func() func(context.Context, *coltracepb.ExportTraceServiceRequest) (bool, error) {
+			rr := r()
+			return func(ctx context.Context, in *coltracepb.ExportTraceServiceRequest) (bool, error) {
+				resp, err := rr.Export(ctx, in)
+				return resp.GetPartialSuccess() != nil, err
+			}
 		})
-	}
 }
 
-// BenchmarkIntakeLogs measures the hub's cost of one access record.
+// BenchmarkIntakeLogs measures the hub's cost of one access record, as
+// BenchmarkIntakeSpans does for spans.
 func BenchmarkIntakeLogs(b *testing.B) {
-	req := benchLogRequest(intakeBatch)
-	wire, err := proto.Marshal(req)
+	r := func() logsReceiver { return logsReceiver{h: benchHub()} }
+	benchIntake(b, benchLogRequest(intakeBatch), func() *collogspb.ExportLogsServiceRequest { return &collogspb.ExportLogsServiceRequest{} },
+		func() func(context.Context, []byte) (bool, error) {
+			rr := r()
+			return func(ctx context.Context, in []byte) (bool, error) {
+				resp, err := rr.exportWire(ctx, in)
+				return resp.GetPartialSuccess() != nil, err
+			}
+		},
+		func() func(context.Context, *collogspb.ExportLogsServiceRequest) (bool, error) {
+			rr := r()
+			return func(ctx context.Context, in *collogspb.ExportLogsServiceRequest) (bool, error) {
+				resp, err := rr.Export(ctx, in)
+				return resp.GetPartialSuccess() != nil, err
+			}
+		})
+}
+
+// benchIntake runs the three sub-benchmarks of an export request req of
+// intakeBatch items, each with a fresh hub: wire (with newWire's func,
+// given the bytes), decode+export and export (with newExport's). Each
+// func reports whether the answer was a partial success, which fails the
+// benchmark.
+func benchIntake[Req proto.Message](b *testing.B, req Req, newReq func() Req,
+	newWire func() func(context.Context, []byte) (bool, error), newExport func() func(context.Context, Req) (bool, error)) {
+	enc, err := proto.Marshal(req)
 	if err != nil {
 		b.Fatal(err)
 	}
-	b.Run("wire", func(b *testing.B) {
-		r := logsReceiver{h: benchHub()}
-		benchWire(b, wire, func(ctx context.Context, in []byte) (bool, error) {
-			resp, err := r.exportWire(ctx, in)
-			return resp.GetPartialSuccess() != nil, err
-		})
-	})
+	b.Run("wire", func(b *testing.B) { benchWire(b, enc, newWire()) })
 	for _, decode := range []bool{true, false} {
 		name := "export"
 		if decode {
 			name = "decode+export"
 		}
 		b.Run(name, func(b *testing.B) {
-			h := benchHub()
-			r := logsReceiver{h: h}
+			export := newExport()
 			ctx := context.Background()
 			b.ReportAllocs()
-			b.SetBytes(int64(len(wire)))
+			b.SetBytes(int64(len(enc)))
 			before := mallocs()
 			for b.Loop() {
 				in := req
 				if decode {
-					in = &collogspb.ExportLogsServiceRequest{}
-					if err := proto.Unmarshal(wire, in); err != nil {
+					in = newReq()
+					if err := proto.Unmarshal(enc, in); err != nil {
 						b.Fatal(err)
 					}
 				}
-				resp, err := r.Export(ctx, in)
-				if err != nil || resp.GetPartialSuccess() != nil {
-					b.Fatal(err, resp)
+				if partial, err := export(ctx, in); err != nil || partial {
+					b.Fatal(err, partial)
 				}
 			}
 			reportPerItem(b, intakeBatch, before)
