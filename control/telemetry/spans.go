@@ -25,7 +25,6 @@ type spanRec struct {
 	received   int64   // Unix ns; orders eviction
 	name       string
 	res        *resourceInfo
-	kind       tracepb.Span_SpanKind
 	status     tracepb.Status_StatusCode
 	raw        []byte // the Span message, which the record never changes
 	full       *Span

@@ -383,7 +383,7 @@ func scanSpan(b []byte, ri *resourceInfo) (r spanRec, valid, ok bool) {
 		return r, false, false
 	}
 	r = spanRec{name: viewString(w.name), res: ri, raw: b,
-		kind: tracepb.Span_SpanKind(int32(w.kind)), status: tracepb.Status_StatusCode(int32(w.statusCode))}
+		status: tracepb.Status_StatusCode(int32(w.statusCode))}
 	if !validID(r.traceID[:], w.traceID) || !validID(r.spanID[:], w.spanID) {
 		return r, false, true
 	}
