@@ -404,4 +404,5 @@ func (s *scraper) topology() Topology {
 	return t
 }
 
+// workloadKey is a workload's id in the topology: "<namespace>/<workload>".
 func workloadKey(ns, wl string) string { return ns + "/" + wl }
