@@ -11,7 +11,8 @@
 # [10] seconds per throughput run, BENCH_WARMUP [3], BENCH_CONNS [50],
 # BENCH_THREADS [2], BENCH_RATE [1000], BENCH_LAT_REQUESTS [10000],
 # BENCH_ROUNDS [15] alternating rounds of BENCH_ROUND_DURATION [3] seconds
-# per setup, BENCH_TELEMETRY_RESULTS [bench/RESULTS-telemetry.md].
+# per setup, BENCH_OTLP [http] (or grpc) transport to the hub,
+# BENCH_TELEMETRY_RESULTS [bench/RESULTS-telemetry.md].
 set -euo pipefail
 export PATH="$PATH:/usr/sbin:/sbin"
 cd "$(dirname "$0")/.."
@@ -36,6 +37,13 @@ BIN=$ROOT/bench/out/bin
 # (28400–28493).
 BACKEND=28580
 HUB_API=28570 HUB_XDS=28571
+# BENCH_OTLP [http]: how the proxies ship to the hub: http (OTLP/HTTP to
+# the API port, as weft up's proxies) or grpc (OTLP/gRPC to the xDS port).
+case ${BENCH_OTLP:-http} in
+http) OTLP_ADDR=http://127.0.0.1:$HUB_API OTLP_DESC="OTLP/HTTP (binary protobuf) POSTs to \`http://127.0.0.1:$HUB_API/v1/{traces,logs}\`" ;;
+grpc) OTLP_ADDR=127.0.0.1:$HUB_XDS OTLP_DESC="OTLP/gRPC Export calls to \`127.0.0.1:$HUB_XDS\`" ;;
+*) echo "BENCH_OTLP must be http or grpc" >&2; exit 2 ;;
+esac
 NS=bench
 
 # shellcheck source=bench/lib.sh
@@ -55,8 +63,8 @@ declare -A PORT_A=() PORT_B=() ADMIN=() UP=() # ADMIN[SETUP-a|b]: admin port of 
 tel_flags() {
 	case $1 in
 	weft-off) printf '%s\n' --access-log off --trace-sampling 0 ;;
-	weft-full) printf '%s\n' --access-log off --trace-sampling 1 --telemetry-addr "127.0.0.1:$HUB_XDS" --token "$TOKEN" ;;
-	weft-full-file) printf '%s\n' --access-log "$ACCESS/$1-$2.log" --trace-sampling 1 --telemetry-addr "127.0.0.1:$HUB_XDS" --token "$TOKEN" ;;
+	weft-full) printf '%s\n' --access-log off --trace-sampling 1 --telemetry-addr "$OTLP_ADDR" --token "$TOKEN" ;;
+	weft-full-file) printf '%s\n' --access-log "$ACCESS/$1-$2.log" --trace-sampling 1 --telemetry-addr "$OTLP_ADDR" --token "$TOKEN" ;;
 	esac
 }
 
@@ -321,7 +329,7 @@ backend, all plaintext HTTP/1.1 keep-alive, 1 KB responses), each hop with
 | setup | telemetry flags of both hops |
 |---|---|
 | weft-off | \`--access-log off --trace-sampling 0\`, no \`--telemetry-addr\` |
-| weft-full | \`--access-log off --trace-sampling 1 --telemetry-addr 127.0.0.1:$HUB_XDS --token <operator token>\` |
+| weft-full | \`--access-log off --trace-sampling 1 --telemetry-addr $OTLP_ADDR --token <operator token>\` |
 | weft-full-file | as weft-full with \`--access-log bench/out/telemetry/access/weft-full-file-a|b.log\` |
 
 - **Metrics only** is not a separate setup: the proxy has no switch for
@@ -334,8 +342,8 @@ backend, all plaintext HTTP/1.1 keep-alive, 1 KB responses), each hop with
   exporter, makes no spans and passes trace headers through unchanged.
 - With sampling 1 every request makes one span and one access record at
   each hop; A's \`traceparent\` carries its span to B, so each trace has two
-  spans. The exporter batches them (512 records or 1 s) into OTLP/gRPC
-  Export calls to a real \`weft control\` (started with \`--state-dir
+  spans. The exporter batches them (512 records or 1 s) into
+  $OTLP_DESC (\`BENCH_OTLP\`=${BENCH_OTLP:-http}) to a real \`weft control\` (started with \`--state-dir
   bench/out/telemetry/state --api-addr 127.0.0.1:$HUB_API --xds-addr
   127.0.0.1:$HUB_XDS\`, default hub bounds: 50,000 spans, 200,000 log records);
   its queue is bounded (8,192 per signal) and overflow is dropped and

@@ -10,6 +10,7 @@ import (
 	"os"
 	"runtime/debug"
 	"strconv"
+	"strings"
 	"time"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
@@ -91,7 +92,7 @@ xDS (--xds-addr) or from an Envoy v3 bootstrap file (--config).`,
 	fl.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn, error")
 	fl.StringVar(&f.trustDomain, "trust-domain", "cluster.local", "trust domain of the identity asked for when the token binds none")
 	fl.StringVar(&f.accessLog, "access-log", "off", "JSON access log: stdout, a file path, or off")
-	fl.StringVar(&f.telemetryAddr, "telemetry-addr", "", "OTLP/gRPC address for spans and access records (default: --xds-addr; none in file mode)")
+	fl.StringVar(&f.telemetryAddr, "telemetry-addr", "", "OTLP address for spans and access records: host:port for OTLP/gRPC, or an http(s):// URL for OTLP/HTTP (weft control serves it on its API address) (default: --xds-addr; none in file mode)")
 	fl.Float64Var(&f.traceSampling, "trace-sampling", proxy.DefaultTraceSampling, "ratio (0-1) of requests without a sampling decision that are traced, unless the listener sets tracing.random_sampling")
 	root.AddCommand(cmd)
 }
@@ -187,17 +188,24 @@ func runProxy(ctx context.Context, s streams, f proxyFlags) error {
 	}
 	var exp *otlpexport.Exporter
 	if f.telemetryAddr != "" {
-		cc, err := grpc.NewClient(f.telemetryAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
-		if err != nil {
-			return fmt.Errorf("--telemetry-addr: %w", err)
-		}
-		defer cc.Close()
 		res := otlpexport.Resource{ServiceName: f.workload, Namespace: f.namespace, Role: f.role}
 		if node != nil {
 			res.InstanceID = node.GetId()
 		}
-		if exp, err = otlpexport.New(otlpexport.Config{Conn: cc, Token: f.token, Resource: res, Logger: log}); err != nil {
-			return err
+		cfg := otlpexport.Config{Token: f.token, Resource: res, Logger: log}
+		if strings.HasPrefix(f.telemetryAddr, "http://") || strings.HasPrefix(f.telemetryAddr, "https://") {
+			cfg.URL = f.telemetryAddr // OTLP/HTTP
+		} else {
+			cc, err := grpc.NewClient(f.telemetryAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+			if err != nil {
+				return fmt.Errorf("--telemetry-addr: %w", err)
+			}
+			defer cc.Close()
+			cfg.Conn = cc
+		}
+		var err error
+		if exp, err = otlpexport.New(cfg); err != nil {
+			return fmt.Errorf("--telemetry-addr: %w", err)
 		}
 		popts.Telemetry = exp
 	}

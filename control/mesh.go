@@ -176,6 +176,7 @@ func MeshComponent(opts MeshOptions) Component {
 		p.API.Handle("GET /api/v1/proxies", srv.ProxiesHandler())
 		p.API.Handle("GET /metrics", promhttp.HandlerFor(metrics, promhttp.HandlerOpts{}))
 		hub.RegisterAPI(p.API.Handle)
+		hub.RegisterOTLPHTTP(p.API.HandleOwnAuth)
 		var backends atomic.Pointer[map[string][]string]
 		alerts := alert.New(alert.Options{Query: alertQuery(hub, func() map[string][]string {
 			if b := backends.Load(); b != nil {

@@ -1,12 +1,17 @@
 package control
 
 import (
+	"bytes"
 	"context"
 	"io"
 	"net"
 	"net/http"
 	"strings"
 	"testing"
+	"time"
+
+	collogspb "go.opentelemetry.io/proto/otlp/collector/logs/v1"
+	"google.golang.org/protobuf/proto"
 )
 
 // TestAPIOffLoopbackNeedsTokenForWrites binds the API on every address:
@@ -66,6 +71,31 @@ func TestAPIOffLoopbackNeedsTokenForWrites(t *testing.T) {
 				t.Fatalf("%s %s: %d, want %d", tc.method, tc.path, got, tc.want)
 			}
 		})
+	}
+	// The OTLP/HTTP receivers take a proxy's join token, which is not the
+	// operator token the other writes need off loopback.
+	join, err := m.Tokens.Issue("shop", "frontend", time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := proto.Marshal(&collogspb.ExportLogsServiceRequest{})
+	for _, tc := range []struct {
+		token string
+		want  int
+	}{{join, 200}, {"", 401}, {"nope", 401}} {
+		req, _ := http.NewRequest(http.MethodPost, base+"/v1/logs", bytes.NewReader(body))
+		req.Header.Set("Content-Type", "application/x-protobuf")
+		if tc.token != "" {
+			req.Header.Set("Authorization", "Bearer "+tc.token)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != tc.want {
+			t.Errorf("OTLP/HTTP export with token %q: %d, want %d", tc.token, resp.StatusCode, tc.want)
+		}
 	}
 	cancel()
 	if err := <-errc; err != nil {

@@ -129,14 +129,27 @@ func Runnable(w *v1alpha1.WorkloadSpec) bool { return len(w.Command) > 0 || w.Bu
 
 // unitEnv is what turning objects into units needs besides the objects.
 type unitEnv struct {
-	stateDir  string // absolute
-	cwd       string // base for objects without AnnotationDir
-	weft      string // the weft binary (for `weft proxy`)
-	xdsAddr   string
-	joinToken string
+	stateDir string // absolute
+	cwd      string // base for objects without AnnotationDir
+	weft     string // the weft binary (for `weft proxy`)
+	xdsAddr  string
+	// telemetryURL is where proxies send spans and access records over
+	// OTLP/HTTP (the control plane's API); empty: OTLP/gRPC to xdsAddr.
+	telemetryURL string
+	joinToken    string
 	// tokens issues the join token of one identity (namespace, service
 	// account); nil: every proxy gets joinToken.
 	tokens func(namespace, serviceAccount string) (string, error)
+}
+
+// telemetryArgs are the proxy flags that send its telemetry over
+// OTLP/HTTP, which costs less CPU per byte than OTLP/gRPC
+// (bench/README.md); none without a telemetryURL.
+func (e *unitEnv) telemetryArgs() []string {
+	if e.telemetryURL == "" {
+		return nil
+	}
+	return []string{"--telemetry-addr", e.telemetryURL}
 }
 
 // tokenFor returns the join token a proxy of ns/sa presents: bound to that
@@ -223,6 +236,7 @@ func (e *unitEnv) workloadUnit(o *resource.Object, services map[[2]string]*v1alp
 			"--admin-addr", "127.0.0.1:" + strconv.Itoa(in.Ports.Admin),
 			"--labels", labelArg(labels),
 		}
+		args = append(args, e.telemetryArgs()...)
 		return Command{Path: e.weft, Args: args, Env: []string{"WEFT_JOIN_TOKEN=" + e.tokenFor(o.Namespace, sa)}, Dir: e.stateDir}
 	}
 	u.Revision = revision(w, dir, protocol)
@@ -240,7 +254,7 @@ func (e *unitEnv) gatewayUnit(o *resource.Object) Unit {
 		Proxy: func(in Instance) Command {
 			// A Gateway's proxies run as the service account named after
 			// it, with Gateway API's gateway-name label (docs/architecture.md).
-			return Command{Path: e.weft, Dir: e.stateDir, Env: []string{"WEFT_JOIN_TOKEN=" + e.tokenFor(o.Namespace, o.Name)}, Args: []string{"proxy",
+			args := append([]string{"proxy",
 				"--xds-addr", e.xdsAddr,
 				"--role", "gateway",
 				"--node-id", in.NodeID,
@@ -249,7 +263,8 @@ func (e *unitEnv) gatewayUnit(o *resource.Object) Unit {
 				"--service-account", o.Name,
 				"--labels", GatewayNameLabel + "=" + o.Name,
 				"--admin-addr", "127.0.0.1:" + strconv.Itoa(in.Ports.Admin),
-			}}
+			}, e.telemetryArgs()...)
+			return Command{Path: e.weft, Dir: e.stateDir, Env: []string{"WEFT_JOIN_TOKEN=" + e.tokenFor(o.Namespace, o.Name)}, Args: args}
 		},
 	}
 }

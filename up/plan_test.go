@@ -2,6 +2,7 @@ package up
 
 import (
 	"context"
+	"net"
 	"os"
 	"path/filepath"
 	"slices"
@@ -132,6 +133,30 @@ func TestLoadAndUnits(t *testing.T) {
 	gc := gu.Proxy(Instance{NodeID: "edge-0.shop", Ports: Ports{Admin: 7}})
 	if gu.App != nil || strings.Join(gc.Args, " ") != "proxy --xds-addr 127.0.0.1:15010 --role gateway --node-id edge-0.shop --workload edge --namespace shop --service-account edge --labels gateway.networking.k8s.io/gateway-name=edge --admin-addr 127.0.0.1:7" {
 		t.Errorf("gateway unit %+v args %v", gu, gc.Args)
+	}
+	// With the control plane's API known, every proxy sends its telemetry
+	// there over OTLP/HTTP.
+	env.telemetryURL = "http://127.0.0.1:7070"
+	for _, args := range [][]string{cat.Proxy(in).Args, env.gatewayUnit(gw).Proxy(Instance{NodeID: "edge-0.shop"}).Args} {
+		if got := strings.Join(args[len(args)-2:], " "); got != "--telemetry-addr http://127.0.0.1:7070" {
+			t.Errorf("proxy args end with %q, want the OTLP/HTTP address", got)
+		}
+	}
+}
+
+func TestOTLPHTTPURL(t *testing.T) {
+	for _, tc := range []struct {
+		addr net.Addr
+		want string
+	}{
+		{&net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 7070}, "http://127.0.0.1:7070"},
+		{&net.TCPAddr{IP: net.IPv4zero, Port: 7071}, "http://127.0.0.1:7071"},
+		{&net.TCPAddr{IP: net.IPv6loopback, Port: 7072}, "http://[::1]:7072"},
+		{&net.UnixAddr{Name: "/tmp/api.sock", Net: "unix"}, ""},
+	} {
+		if got := otlpHTTPURL(tc.addr); got != tc.want {
+			t.Errorf("otlpHTTPURL(%v) = %q, want %q", tc.addr, got, tc.want)
+		}
 	}
 }
 

@@ -252,6 +252,7 @@ func (rt *Runtime) component(p *control.Plane) (func(context.Context) error, err
 	}
 	rt.plane = p
 	rt.env.xdsAddr = rt.mesh.XDSAddr.String()
+	rt.env.telemetryURL = otlpHTTPURL(p.APIAddr)
 	rt.env.joinToken = rt.mesh.JoinToken
 	rt.env.tokens = func(ns, sa string) (string, error) { return rt.mesh.Tokens.Issue(ns, sa, 0) }
 	so := rt.opts.Supervisor
@@ -586,4 +587,18 @@ func appLogShipper(hub *telemetry.Hub) func(id Instance, stream, line string, at
 			Namespace: id.Namespace, Workload: id.Unit, Instance: id.Name, Stream: stream,
 		}})
 	}
+}
+
+// otlpHTTPURL is the base URL of the API's OTLP/HTTP receivers as a local
+// proxy reaches them (an unspecified listen address on loopback).
+func otlpHTTPURL(api net.Addr) string {
+	a, ok := api.(*net.TCPAddr)
+	if !ok {
+		return ""
+	}
+	ip := a.IP
+	if ip == nil || ip.IsUnspecified() {
+		ip = net.IPv4(127, 0, 0, 1)
+	}
+	return "http://" + net.JoinHostPort(ip.String(), strconv.Itoa(a.Port))
 }

@@ -60,6 +60,9 @@ type Server struct {
 	applyMu sync.Mutex // validate-then-write is atomic per control plane
 	// writeToken, when set, is required for writes (auth.go).
 	writeToken atomic.Pointer[string]
+	// ownAuth holds the paths whose handlers authenticate callers
+	// themselves (HandleOwnAuth): the write token does not apply.
+	ownAuth sync.Map // path -> struct{}
 }
 
 // New returns a Server over st.
@@ -88,6 +91,18 @@ func New(st store.Store, opts Options) *Server {
 
 // Handle registers an extra endpoint (http.ServeMux pattern syntax).
 func (s *Server) Handle(pattern string, h http.Handler) { s.mux.Handle(pattern, h) }
+
+// HandleOwnAuth is Handle for a handler that authenticates its callers
+// itself (the OTLP/HTTP receivers take proxies' join tokens): requests to
+// its path skip RequireWriteToken's operator-token check.
+func (s *Server) HandleOwnAuth(pattern string, h http.Handler) {
+	path := pattern
+	if _, p, ok := strings.Cut(pattern, " "); ok {
+		path = p
+	}
+	s.ownAuth.Store(path, struct{}{})
+	s.mux.Handle(pattern, h)
+}
 
 // ServeHTTP serves the API; a panic in a handler becomes a 500.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {

@@ -1,7 +1,8 @@
 // Package otlpexport ships the proxy's spans and access records to the
-// control plane's telemetry hub over OTLP/gRPC
+// control plane's telemetry hub (or any collector) over OTLP/gRPC
 // (opentelemetry.proto.collector.trace.v1.TraceService/Export and
-// ...logs.v1.LogsService/Export), as docs/observability.md fixes: batches of
+// ...logs.v1.LogsService/Export) or OTLP/HTTP with binary protobuf (POST
+// /v1/traces and /v1/logs), as docs/observability.md fixes: batches of
 // up to 512 records or every second, a bounded queue per signal (8192)
 // whose overflow is dropped and counted, one retry of a failed batch, and
 // never a blocked request.
@@ -10,16 +11,21 @@
 // encodes them on its telemetry goroutine, see [Exporter.ExportSpans]) and
 // wraps each batch in a pre-encoded resource and scope when it sends it,
 // so no OTLP message is built in memory: the bytes go to gRPC through a
-// pass-through codec, and the collector decodes them as the usual
+// pass-through codec, or are the HTTP request's body, and the collector
+// decodes them as the usual
 // ExportTraceServiceRequest / ExportLogsServiceRequest.
 package otlpexport
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -30,6 +36,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/protobuf/encoding/protowire"
+	"google.golang.org/protobuf/proto"
 )
 
 // Signal names a kind of telemetry record.
@@ -67,9 +74,15 @@ const (
 
 // Config configures an Exporter.
 type Config struct {
-	// Conn reaches the collector (the control plane's xDS port); required.
-	// The exporter does not close it.
+	// Conn reaches the collector over OTLP/gRPC (the control plane's xDS
+	// port). The exporter does not close it.
 	Conn grpc.ClientConnInterface
+	// URL, instead of Conn, sends over OTLP/HTTP with binary protobuf:
+	// POST URL/v1/traces and URL/v1/logs (weft control serves them on its
+	// API port). One of Conn and URL is required.
+	URL string
+	// HTTPClient makes the OTLP/HTTP calls; default a client of its own.
+	HTTPClient *http.Client
 	// Token is sent as "authorization: Bearer <token>"; none when empty.
 	Token string
 	// Resource is attached to every export.
@@ -113,8 +126,18 @@ type Exporter struct {
 
 // New returns an exporter; nothing is sent until Run.
 func New(cfg Config) (*Exporter, error) {
-	if cfg.Conn == nil {
-		return nil, errors.New("otlpexport: Conn is required")
+	if (cfg.Conn == nil) == (cfg.URL == "") {
+		return nil, errors.New("otlpexport: one of Conn (OTLP/gRPC) and URL (OTLP/HTTP) is required")
+	}
+	if cfg.URL != "" {
+		u, err := url.Parse(cfg.URL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return nil, fmt.Errorf("otlpexport: URL %q: want http(s)://host[:port][/path]", cfg.URL)
+		}
+		cfg.URL = strings.TrimSuffix(cfg.URL, "/")
+		if cfg.HTTPClient == nil {
+			cfg.HTTPClient = &http.Client{}
+		}
 	}
 	if cfg.FlushInterval <= 0 {
 		cfg.FlushInterval = DefaultFlushInterval
@@ -437,24 +460,72 @@ func (e *Exporter) wrap(b *batch) []byte {
 func (e *Exporter) sendBatch(ctx context.Context, sig Signal, b *batch) {
 	msg := e.wrap(b)
 	reuse := e.send(ctx, sig, b.n, func(ctx context.Context) error {
-		if sig == Traces {
-			resp := &tracecol.ExportTraceServiceResponse{}
-			err := e.conn.Invoke(ctx, exportMethods[sig], rawMessage(msg), resp, grpc.ForceCodecV2(rawCodec{}))
-			if err == nil {
-				e.dropped[Traces].Add(uint64(resp.GetPartialSuccess().GetRejectedSpans()))
-			}
-			return err
+		resp := newResponse(sig)
+		var err error
+		if e.cfg.URL != "" {
+			err = e.post(ctx, sig, msg, resp)
+		} else {
+			err = e.conn.Invoke(ctx, exportMethods[sig], rawMessage(msg), resp, grpc.ForceCodecV2(rawCodec{}))
 		}
-		resp := &logscol.ExportLogsServiceResponse{}
-		err := e.conn.Invoke(ctx, exportMethods[sig], rawMessage(msg), resp, grpc.ForceCodecV2(rawCodec{}))
 		if err == nil {
-			e.dropped[Logs].Add(uint64(resp.GetPartialSuccess().GetRejectedLogRecords()))
+			e.dropped[sig].Add(uint64(rejected(resp)))
 		}
 		return err
 	})
 	if reuse {
 		e.q[sig].release(b)
 	}
+}
+
+// newResponse is an empty Export response of the signal.
+func newResponse(sig Signal) proto.Message {
+	if sig == Traces {
+		return &tracecol.ExportTraceServiceResponse{}
+	}
+	return &logscol.ExportLogsServiceResponse{}
+}
+
+// rejected is what an Export response's partial success rejected.
+func rejected(resp proto.Message) int64 {
+	switch r := resp.(type) {
+	case *tracecol.ExportTraceServiceResponse:
+		return r.GetPartialSuccess().GetRejectedSpans()
+	case *logscol.ExportLogsServiceResponse:
+		return r.GetPartialSuccess().GetRejectedLogRecords()
+	}
+	return 0
+}
+
+// exportPaths are the OTLP/HTTP paths of the two signals.
+var exportPaths = [2]string{Traces: "/v1/traces", Logs: "/v1/logs"}
+
+// post makes one OTLP/HTTP export of msg and decodes the answer into resp.
+// Any status but 200 is an error (send retries once).
+func (e *Exporter) post(ctx context.Context, sig Signal, msg []byte, resp proto.Message) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, e.cfg.URL+exportPaths[sig], bytes.NewReader(msg))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/x-protobuf")
+	if e.cfg.Token != "" {
+		req.Header.Set("Authorization", "Bearer "+e.cfg.Token)
+	}
+	r, err := e.cfg.HTTPClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer r.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+	if err != nil {
+		return err
+	}
+	if r.StatusCode != http.StatusOK {
+		return fmt.Errorf("%s: %s: %s", req.URL, r.Status, strings.TrimSpace(string(body)))
+	}
+	if err := proto.Unmarshal(body, resp); err != nil {
+		return fmt.Errorf("%s: answer: %w", req.URL, err)
+	}
+	return nil
 }
 
 // send makes one export call, and one retry when it fails; a batch that

@@ -2,7 +2,10 @@ package otlpexport
 
 import (
 	"context"
+	"io"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -274,9 +277,105 @@ func TestFlushOnStop(t *testing.T) {
 	}
 }
 
-func TestNewNeedsConn(t *testing.T) {
-	_, err := New(Config{})
-	if err == nil || err.Error() != "otlpexport: Conn is required" {
-		t.Fatalf("err = %v, want Conn is required", err)
+func TestNewNeedsOneTransport(t *testing.T) {
+	for _, tc := range []struct {
+		cfg  Config
+		want string
+	}{
+		{Config{}, "otlpexport: one of Conn (OTLP/gRPC) and URL (OTLP/HTTP) is required"},
+		{Config{URL: "127.0.0.1:4318"}, `otlpexport: URL "127.0.0.1:4318": want http(s)://host[:port][/path]`},
+		{Config{URL: "ftp://collector"}, `otlpexport: URL "ftp://collector": want http(s)://host[:port][/path]`},
+	} {
+		if _, err := New(tc.cfg); err == nil || err.Error() != tc.want {
+			t.Errorf("New(%+v) = %v, want %q", tc.cfg, err, tc.want)
+		}
+	}
+}
+
+// httpCollector is an OTLP/HTTP collector: it checks each export's
+// method, path and headers, answers the first failures calls with 503,
+// and rejects one log record of every logs export in a partial success.
+type httpCollector struct {
+	t        *testing.T
+	mu       sync.Mutex
+	failures int
+	calls    int
+	spans    chan *tracecol.ExportTraceServiceRequest
+	logs     chan *logscol.ExportLogsServiceRequest
+}
+
+func (c *httpCollector) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	c.mu.Lock()
+	c.calls++
+	fail := c.failures > 0
+	c.failures--
+	c.mu.Unlock()
+	body, err := io.ReadAll(r.Body)
+	switch {
+	case err != nil:
+		c.t.Errorf("read: %v", err)
+	case r.Method != http.MethodPost || r.Header.Get("Content-Type") != "application/x-protobuf" || r.Header.Get("Authorization") != "Bearer tok":
+		c.t.Errorf("%s %s, content type %q, authorization %q", r.Method, r.URL.Path, r.Header.Get("Content-Type"), r.Header.Get("Authorization"))
+	}
+	if fail {
+		http.Error(w, "collector busy", http.StatusServiceUnavailable)
+		return
+	}
+	var resp proto.Message
+	switch r.URL.Path {
+	case "/otlp/v1/traces":
+		req := &tracecol.ExportTraceServiceRequest{}
+		if err := proto.Unmarshal(body, req); err != nil {
+			c.t.Errorf("traces: %v", err)
+		}
+		c.spans <- req
+		resp = &tracecol.ExportTraceServiceResponse{}
+	case "/otlp/v1/logs":
+		req := &logscol.ExportLogsServiceRequest{}
+		if err := proto.Unmarshal(body, req); err != nil {
+			c.t.Errorf("logs: %v", err)
+		}
+		c.logs <- req
+		resp = &logscol.ExportLogsServiceResponse{PartialSuccess: &logscol.ExportLogsPartialSuccess{RejectedLogRecords: 1}}
+	default:
+		http.NotFound(w, r)
+		return
+	}
+	out, _ := proto.Marshal(resp)
+	w.Header().Set("Content-Type", "application/x-protobuf")
+	w.Write(out)
+}
+
+func TestHTTPExport(t *testing.T) {
+	c := &httpCollector{t: t, failures: 1, spans: make(chan *tracecol.ExportTraceServiceRequest, 4), logs: make(chan *logscol.ExportLogsServiceRequest, 4)}
+	srv := httptest.NewServer(c)
+	t.Cleanup(srv.Close)
+	tick := make(chan time.Time)
+	e, err := New(Config{URL: srv.URL + "/otlp/", Token: "tok", Resource: Resource{ServiceName: "frontend", Namespace: "shop"},
+		Ticker: func(time.Duration) (<-chan time.Time, func()) { return tick, func() {} }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop := run(t, e)
+	exportSpans(t, e, span("a"), span("b"))
+	exportLogs(t, e, &logspb.LogRecord{SeverityText: "INFO"}, &logspb.LogRecord{SeverityText: "WARN"})
+	tick <- time.Now()
+	// The first call got a 503 and was retried.
+	sp, lg := <-c.spans, <-c.logs
+	stop()
+	if got := names(sp); got != "ab" || sp.GetResourceSpans()[0].GetResource().GetAttributes()[0].GetValue().GetStringValue() != "frontend" {
+		t.Fatalf("spans %v", sp)
+	}
+	if n := len(lg.GetResourceLogs()[0].GetScopeLogs()[0].GetLogRecords()); n != 2 {
+		t.Fatalf("log records = %d, want 2", n)
+	}
+	if e.Sent(Traces) != 2 || e.Dropped(Traces) != 0 || e.Sent(Logs) != 2 || e.Dropped(Logs) != 1 {
+		t.Fatalf("traces sent %d dropped %d, logs sent %d dropped %d; want 2 0 2 1 (one record rejected)",
+			e.Sent(Traces), e.Dropped(Traces), e.Sent(Logs), e.Dropped(Logs))
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.calls != 3 {
+		t.Fatalf("calls = %d, want 3 (one retried)", c.calls)
 	}
 }
