@@ -23,16 +23,18 @@ const MaxOTLPHTTPBody = 64 << 20
 // that token themselves: register them where the server's own write check
 // does not apply (api.Server.HandleOwnAuth).
 func (h *Hub) RegisterOTLPHTTP(handle func(pattern string, handler http.Handler)) {
-	handle("POST /v1/traces", otlpHTTP(func(ctx context.Context, b []byte) (proto.Message, error) {
+	handle("POST /v1/traces", h.otlpHTTP(func(ctx context.Context, b []byte) (proto.Message, error) {
 		return traceReceiver{h: h}.exportWire(ctx, b)
 	}))
-	handle("POST /v1/logs", otlpHTTP(func(ctx context.Context, b []byte) (proto.Message, error) {
+	handle("POST /v1/logs", h.otlpHTTP(func(ctx context.Context, b []byte) (proto.Message, error) {
 		return logsReceiver{h: h}.exportWire(ctx, b)
 	}))
 }
 
-// otlpHTTP serves one OTLP/HTTP export with export.
-func otlpHTTP(export func(context.Context, []byte) (proto.Message, error)) http.Handler {
+// otlpHTTP serves one OTLP/HTTP export with export. The caller is
+// authenticated before its body is read, so that nobody without a token
+// makes the hub read (and hold) up to MaxOTLPHTTPBody bytes.
+func (h *Hub) otlpHTTP(export func(context.Context, []byte) (proto.Message, error)) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt != "application/x-protobuf" {
 			http.Error(w, "Content-Type must be application/x-protobuf (binary protobuf; JSON is not accepted)", http.StatusUnsupportedMediaType)
@@ -40,6 +42,14 @@ func otlpHTTP(export func(context.Context, []byte) (proto.Message, error)) http.
 		}
 		if enc := r.Header.Get("Content-Encoding"); enc != "" && enc != "identity" {
 			http.Error(w, "Content-Encoding "+enc+" is not accepted", http.StatusUnsupportedMediaType)
+			return
+		}
+		ctx := r.Context()
+		if a := r.Header.Get("Authorization"); a != "" {
+			ctx = metadata.NewIncomingContext(ctx, metadata.Pairs("authorization", a))
+		}
+		if _, err := h.authenticate(ctx); err != nil {
+			writeStatus(w, err)
 			return
 		}
 		body, err := readBody(w, r)
@@ -51,22 +61,9 @@ func otlpHTTP(export func(context.Context, []byte) (proto.Message, error)) http.
 			http.Error(w, "reading the body: "+err.Error(), code)
 			return
 		}
-		ctx := r.Context()
-		if a := r.Header.Get("Authorization"); a != "" {
-			ctx = metadata.NewIncomingContext(ctx, metadata.Pairs("authorization", a))
-		}
 		resp, err := export(ctx, body)
 		if err != nil {
-			code := http.StatusInternalServerError
-			switch status.Code(err) {
-			case codes.Unauthenticated:
-				code = http.StatusUnauthorized
-			case codes.PermissionDenied:
-				code = http.StatusForbidden
-			case codes.Internal, codes.InvalidArgument: // a body that is not the request
-				code = http.StatusBadRequest
-			}
-			http.Error(w, status.Convert(err).Message(), code)
+			writeStatus(w, err)
 			return
 		}
 		out, err := proto.Marshal(resp)
@@ -77,6 +74,21 @@ func otlpHTTP(export func(context.Context, []byte) (proto.Message, error)) http.
 		w.Header().Set("Content-Type", "application/x-protobuf")
 		w.Write(out)
 	})
+}
+
+// writeStatus answers a receiver's gRPC status error with its HTTP
+// counterpart.
+func writeStatus(w http.ResponseWriter, err error) {
+	code := http.StatusInternalServerError
+	switch status.Code(err) {
+	case codes.Unauthenticated:
+		code = http.StatusUnauthorized
+	case codes.PermissionDenied:
+		code = http.StatusForbidden
+	case codes.Internal, codes.InvalidArgument: // a body that is not the request
+		code = http.StatusBadRequest
+	}
+	http.Error(w, status.Convert(err).Message(), code)
 }
 
 // readBody reads a body of at most MaxOTLPHTTPBody bytes, in one piece
