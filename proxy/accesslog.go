@@ -107,9 +107,31 @@ func pathOnly(target string) string {
 // tapHub fans access records out to /tap subscribers. With none, the hot
 // path pays one atomic load. Safe for concurrent use.
 type tapHub struct {
-	n    atomic.Int32
-	mu   sync.Mutex
-	subs atomic.Pointer[[]*tapSub]
+	n       atomic.Int32
+	mu      sync.Mutex
+	subs    atomic.Pointer[[]*tapSub]
+	changed chan struct{} // closed and replaced when subs changes; nil until watched
+}
+
+// watch returns a channel closed the next time a subscriber comes or
+// goes (tests wait on it).
+func (h *tapHub) watch() <-chan struct{} {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.changed == nil {
+		h.changed = make(chan struct{})
+	}
+	return h.changed
+}
+
+// store installs the subscriber list. Caller holds h.mu.
+func (h *tapHub) store(next []*tapSub) {
+	h.subs.Store(&next)
+	h.n.Store(int32(len(next)))
+	if h.changed != nil {
+		close(h.changed)
+		h.changed = nil
+	}
 }
 
 type tapSub struct {
@@ -160,9 +182,7 @@ func (h *tapHub) add(s *tapSub) {
 	if cur := h.subs.Load(); cur != nil {
 		next = append(next, *cur...)
 	}
-	next = append(next, s)
-	h.subs.Store(&next)
-	h.n.Store(int32(len(next)))
+	h.store(append(next, s))
 }
 
 func (h *tapHub) remove(s *tapSub) {
@@ -178,8 +198,7 @@ func (h *tapHub) remove(s *tapSub) {
 			next = append(next, o)
 		}
 	}
-	h.subs.Store(&next)
-	h.n.Store(int32(len(next)))
+	h.store(next)
 }
 
 // Tap streams the access records (JSON objects without a trailing

@@ -547,11 +547,16 @@ func TestTap(t *testing.T) {
 		}
 	}
 	resp.Body.Close()
-	deadline := time.Now().Add(5 * time.Second)
-	for p.tel.taps.n.Load() != 0 {
-		if time.Now().After(deadline) {
+	timeout := time.After(5 * time.Second)
+	for {
+		changed := p.tel.taps.watch() // before the count: a change in between closes it
+		if p.tel.taps.n.Load() == 0 {
+			return
+		}
+		select {
+		case <-changed:
+		case <-timeout:
 			t.Fatal("the tap subscription outlived its client")
 		}
-		time.Sleep(time.Millisecond)
 	}
 }
