@@ -436,20 +436,7 @@ func TestRBACPeerPrincipal(t *testing.T) {
 // TestTCPRBAC: a TCP listener's network RBAC chain is evaluated on
 // accept; a denied connection is closed before anything is proxied.
 func TestTCPRBAC(t *testing.T) {
-	echo, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer echo.Close()
-	go func() {
-		for {
-			c, err := echo.Accept()
-			if err != nil {
-				return
-			}
-			go func() { defer c.Close(); io.Copy(c, c) }()
-		}
-	}()
+	echo := tcpEcho(t)
 	p, addrs := startProxy(t, fmt.Sprintf(`
 static_resources:
   listeners:
@@ -463,7 +450,7 @@ static_resources:
           stat_prefix: tcp
           cluster: echo
   clusters:
-%s`, staticCluster("echo", "", echo.Addr().String())))
+%s`, staticCluster("echo", "", echo)))
 	_, port, _ := net.SplitHostPort(addrs["tcp"])
 	// The lead's listener decoding fills tcpSpec.rbac from network
 	// filters; until then the chain is set on the live spec.

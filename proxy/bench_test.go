@@ -47,6 +47,26 @@ func rawUpstream(tb testing.TB) string {
 	return ln.Addr().String()
 }
 
+// tcpEcho is a TCP server that sends every connection's bytes back; it
+// returns its address.
+func tcpEcho(tb testing.TB) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() { defer c.Close(); io.Copy(c, c) }()
+		}
+	}()
+	return ln.Addr().String()
+}
+
 // BenchmarkProxyHTTP1 is one full proxied request on the fast path: a
 // keep-alive client connection, route match, endpoint pick, pooled upstream
 // connection, 1 KB response. allocs/op counts the proxy, the raw client and

@@ -244,17 +244,7 @@ func TestInvalidUpdateKeepsServing(t *testing.T) {
 }
 
 func TestTCPProxy(t *testing.T) {
-	echo, _ := net.Listen("tcp", "127.0.0.1:0")
-	defer echo.Close()
-	go func() {
-		for {
-			c, err := echo.Accept()
-			if err != nil {
-				return
-			}
-			go func() { io.Copy(c, c); c.Close() }()
-		}
-	}()
+	echo := tcpEcho(t)
 	_, addrs := startProxy(t, fmt.Sprintf(`
 static_resources:
   listeners:
@@ -268,7 +258,7 @@ static_resources:
           stat_prefix: tcp
           cluster: echo
   clusters:
-%s`, staticCluster("echo", "", echo.Addr().String())))
+%s`, staticCluster("echo", "", echo)))
 	c, err := net.Dial("tcp", addrs["tcp"])
 	if err != nil {
 		t.Fatal(err)
@@ -332,19 +322,9 @@ func TestReusePort(t *testing.T) {
 // TestConnectTunnel: a CONNECT request (HTTP proxy mode) is routed by its
 // authority and tunnels bytes both ways to the routed cluster.
 func TestConnectTunnel(t *testing.T) {
-	echo, _ := net.Listen("tcp", "127.0.0.1:0")
-	defer echo.Close()
-	go func() {
-		for {
-			c, err := echo.Accept()
-			if err != nil {
-				return
-			}
-			go func() { io.Copy(c, c); c.Close() }()
-		}
-	}()
+	echo := tcpEcho(t)
 	_, addrs := startProxy(t, httpBootstrap(`              - match: {prefix: "/"}
-                route: {cluster: echo}`, staticCluster("echo", "", echo.Addr().String())))
+                route: {cluster: echo}`, staticCluster("echo", "", echo)))
 	c, err := net.Dial("tcp", addrs["in"])
 	if err != nil {
 		t.Fatal(err)

@@ -453,20 +453,7 @@ func TestAccessRecordFields(t *testing.T) {
 // TestTCPTelemetry: a tcp_proxy connection gives one access record and
 // the TCP series.
 func TestTCPTelemetry(t *testing.T) {
-	echo, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer echo.Close()
-	go func() {
-		for {
-			c, err := echo.Accept()
-			if err != nil {
-				return
-			}
-			go func() { io.Copy(c, c); c.Close() }()
-		}
-	}()
+	echo := tcpEcho(t)
 	log := newLineWriter()
 	p, addrs := startProxyOpts(t, `
 static_resources:
@@ -482,7 +469,7 @@ static_resources:
           stat_prefix: tcp
           cluster: "outbound|6379||redis.shop"
   clusters:
-`+meshCluster("outbound|6379||redis.shop", echo.Addr().String(), "redis", "shop"), Options{AccessLog: log, Workload: "frontend", Namespace: "shop"})
+`+meshCluster("outbound|6379||redis.shop", echo, "redis", "shop"), Options{AccessLog: log, Workload: "frontend", Namespace: "shop"})
 	c, err := net.Dial("tcp", addrs["tcp"])
 	if err != nil {
 		t.Fatal(err)
