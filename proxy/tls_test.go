@@ -113,17 +113,7 @@ func TestTLS(t *testing.T) {
                 route: {cluster: secure}`,
 		staticCluster("secure", upstreamTLS("spiffe://weft.local/ns/shop/sa/catalog"), up.Listener.Addr().String())+
 			staticCluster("wrong", upstreamTLS("spiffe://weft.local/ns/shop/sa/catalog"), wrong.Listener.Addr().String()))
-	doc = strings.Replace(doc, `    filter_chains:
-    - filters:`, fmt.Sprintf(`    filter_chains:
-    - transport_socket:
-        name: envoy.transport_sockets.tls
-        typed_config:
-          "@type": type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext
-          common_tls_context:
-            tls_certificates:
-            - certificate_chain: {inline_string: %s}
-              private_key: {inline_string: %s}
-      filters:`, yamlBlock(lnCert, 16), yamlBlock(lnKey, 16)), 1)
+	doc = downstreamTLS(doc, lnCert, lnKey)
 	_, addrs := startProxy(t, doc)
 
 	roots := x509.NewCertPool()
@@ -178,17 +168,7 @@ func TestTLSHTTP2Codec(t *testing.T) {
 	doc := httpBootstrap(`              - match: {prefix: "/"}
                 route: {cluster: app}`, staticCluster("app", "", backend.Listener.Addr().String()))
 	doc = strings.Replace(doc, "          stat_prefix: in\n", "          stat_prefix: in\n          codec_type: HTTP2\n", 1)
-	doc = strings.Replace(doc, `    filter_chains:
-    - filters:`, fmt.Sprintf(`    filter_chains:
-    - transport_socket:
-        name: envoy.transport_sockets.tls
-        typed_config:
-          "@type": type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext
-          common_tls_context:
-            tls_certificates:
-            - certificate_chain: {inline_string: %s}
-              private_key: {inline_string: %s}
-      filters:`, yamlBlock(lnCert, 16), yamlBlock(lnKey, 16)), 1)
+	doc = downstreamTLS(doc, lnCert, lnKey)
 	if !strings.Contains(doc, "codec_type: HTTP2") {
 		t.Fatal("the bootstrap fixture changed: no codec_type set")
 	}
@@ -207,4 +187,20 @@ func TestTLSHTTP2Codec(t *testing.T) {
 	if resp.Proto != "HTTP/2.0" || resp.StatusCode != 200 || string(b) != "plain upstream" {
 		t.Fatalf("got %s %d %q", resp.Proto, resp.StatusCode, b)
 	}
+}
+
+// downstreamTLS gives the first filter chain of a bootstrap document a TLS
+// transport socket serving cert and key (PEM).
+func downstreamTLS(doc, cert, key string) string {
+	return strings.Replace(doc, `    filter_chains:
+    - filters:`, fmt.Sprintf(`    filter_chains:
+    - transport_socket:
+        name: envoy.transport_sockets.tls
+        typed_config:
+          "@type": type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext
+          common_tls_context:
+            tls_certificates:
+            - certificate_chain: {inline_string: %s}
+              private_key: {inline_string: %s}
+      filters:`, yamlBlock(cert, 16), yamlBlock(key, 16)), 1)
 }
