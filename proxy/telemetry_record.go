@@ -280,8 +280,7 @@ func appendSpan(b []byte, d *doneRec, scratch *[]byte) []byte {
 	s = otlpexport.AppendStringAttr(s, spanAttributes, "weft.reporter", d.rep.String())
 	s = otlpexport.AppendStringAttr(s, spanAttributes, "weft.cluster", d.cluster)
 	s = otlpexport.AppendStringAttr(s, spanAttributes, "weft.upstream", d.upstream)
-	s = protowire.AppendTag(s, spanAttributes, protowire.BytesType)
-	s = appendFlagsAttr(s, d.flags)
+	s = appendFlagsAttr(s, spanAttributes, d.flags)
 	s = otlpexport.AppendStringAttr(s, spanAttributes, "weft.source_workload", validUTF8(orUnknown(d.srcWL)))
 	s = otlpexport.AppendStringAttr(s, spanAttributes, "weft.source_namespace", validUTF8(orUnknown(d.srcNS)))
 	s = otlpexport.AppendStringAttr(s, spanAttributes, "weft.source_principal", d.srcP)
@@ -323,21 +322,12 @@ func validUTF8(s string) string {
 	return strings.ToValidUTF8(s, "\uFFFD")
 }
 
-// appendFlagsAttr appends the length and body of the KeyValue
-// weft.response_flags (its tag is written by the caller): the flags are
-// rendered in place, their length is known only after.
-func appendFlagsAttr(b []byte, f respFlags) []byte {
+// appendFlagsAttr appends the attribute weft.response_flags as field num:
+// the flags are rendered in a stack buffer the attribute's value views.
+func appendFlagsAttr(b []byte, num protowire.Number, f respFlags) []byte {
 	var fb [64]byte
 	v := f.appendTo(fb[:0])
-	const key = "weft.response_flags"
-	av := 1 + protowire.SizeBytes(len(v))
-	b = protowire.AppendVarint(b, uint64(1+protowire.SizeBytes(len(key))+1+protowire.SizeBytes(av)))
-	b = protowire.AppendTag(b, 1, protowire.BytesType)
-	b = protowire.AppendString(b, key)
-	b = protowire.AppendTag(b, 2, protowire.BytesType)
-	b = protowire.AppendVarint(b, uint64(av))
-	b = protowire.AppendTag(b, 1, protowire.BytesType)
-	return protowire.AppendBytes(b, v)
+	return otlpexport.AppendStringAttr(b, num, "weft.response_flags", unsafe.String(unsafe.SliceData(v), len(v)))
 }
 
 // appendLogRecord appends d's OTLP log record, whose body is the access

@@ -200,43 +200,43 @@ var scope = protowire.AppendString(protowire.AppendTag(nil, 1, protowire.BytesTy
 // AppendStringAttr appends field num holding the KeyValue{key, AnyValue{string_value: v}}
 // (opentelemetry.proto.common.v1), as proto.Marshal writes it.
 func AppendStringAttr(b []byte, num protowire.Number, key, v string) []byte {
-	av := 1 + protowire.SizeBytes(len(v))
+	b = appendKVHead(b, num, key, 1+protowire.SizeBytes(len(v)))
+	b = append(b, 0x0a) // string_value
+	b = appendLen(b, len(v))
+	return append(b, v...)
+}
+
+// AppendIntAttr appends field num holding the KeyValue{key, AnyValue{int_value: v}}.
+func AppendIntAttr(b []byte, num protowire.Number, key string, v int64) []byte {
+	b = appendKVHead(b, num, key, 1+protowire.SizeVarint(uint64(v)))
+	b = append(b, 0x18) // int_value
+	return protowire.AppendVarint(b, uint64(v))
+}
+
+// appendKVHead appends field num's tag and length, the KeyValue's key,
+// and the tag and length of its AnyValue of av bytes.
+func appendKVHead(b []byte, num protowire.Number, key string, av int) []byte {
 	kv := 1 + protowire.SizeBytes(len(key)) + 1 + protowire.SizeBytes(av)
 	if kv < 0x80 && num < 16 {
 		// Every length fits one byte (the usual case): no varint calls.
 		b = append(b, byte(num)<<3|byte(protowire.BytesType), byte(kv), 0x0a, byte(len(key)))
 		b = append(b, key...)
-		b = append(b, 0x12, byte(av), 0x0a, byte(len(v)))
-		return append(b, v...)
+		return append(b, 0x12, byte(av))
 	}
 	b = protowire.AppendTag(b, num, protowire.BytesType)
 	b = protowire.AppendVarint(b, uint64(kv))
 	b = protowire.AppendTag(b, 1, protowire.BytesType)
 	b = protowire.AppendString(b, key)
 	b = protowire.AppendTag(b, 2, protowire.BytesType)
-	b = protowire.AppendVarint(b, uint64(av))
-	b = protowire.AppendTag(b, 1, protowire.BytesType)
-	return protowire.AppendString(b, v)
+	return protowire.AppendVarint(b, uint64(av))
 }
 
-// AppendIntAttr appends field num holding the KeyValue{key, AnyValue{int_value: v}}.
-func AppendIntAttr(b []byte, num protowire.Number, key string, v int64) []byte {
-	av := 1 + protowire.SizeVarint(uint64(v))
-	kv := 1 + protowire.SizeBytes(len(key)) + 1 + protowire.SizeBytes(av)
-	if kv < 0x80 && num < 16 {
-		b = append(b, byte(num)<<3|byte(protowire.BytesType), byte(kv), 0x0a, byte(len(key)))
-		b = append(b, key...)
-		b = append(b, 0x12, byte(av), 0x18)
-		return protowire.AppendVarint(b, uint64(v))
+// appendLen appends a length, in one byte when it fits.
+func appendLen(b []byte, n int) []byte {
+	if n < 0x80 {
+		return append(b, byte(n))
 	}
-	b = protowire.AppendTag(b, num, protowire.BytesType)
-	b = protowire.AppendVarint(b, uint64(kv))
-	b = protowire.AppendTag(b, 1, protowire.BytesType)
-	b = protowire.AppendString(b, key)
-	b = protowire.AppendTag(b, 2, protowire.BytesType)
-	b = protowire.AppendVarint(b, uint64(av))
-	b = protowire.AppendTag(b, 3, protowire.VarintType)
-	return protowire.AppendVarint(b, uint64(v))
+	return protowire.AppendVarint(b, uint64(n))
 }
 
 // ExportSpans queues n encoded spans: enc is n fields 2 of
