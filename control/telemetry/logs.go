@@ -102,13 +102,7 @@ func (s *logStore) addRecs(now time.Time, recs []logEntry) {
 // expire drops records received before now-retention. Caller holds s.mu.
 func (s *logStore) expire(now time.Time) {
 	cutoff := now.Add(-s.retention).UnixNano()
-	for {
-		st, ok := s.q.front()
-		if !ok || st.received >= cutoff {
-			return
-		}
-		s.q.pop()
-	}
+	s.q.popWhile(func(r *logEntry) bool { return r.received < cutoff })
 }
 
 // LogQuery selects log records. Empty fields select everything.

@@ -59,6 +59,13 @@ func (q *queue[T]) pop() (T, bool) {
 	return v, true
 }
 
+// popWhile removes the oldest elements as long as old says so.
+func (q *queue[T]) popWhile(old func(*T) bool) {
+	for q.n > 0 && old(&q.buf[q.head]) {
+		q.pop()
+	}
+}
+
 // at returns the i-th oldest element (0 is the oldest).
 func (q *queue[T]) at(i int) T { return q.buf[(q.head+i)%len(q.buf)] }
 

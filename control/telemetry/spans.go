@@ -120,13 +120,7 @@ func (s *spanStore) addRecs(now time.Time, recs []spanRec) {
 // expire drops spans received before now-retention. Caller holds s.mu.
 func (s *spanStore) expire(now time.Time) {
 	cutoff := now.Add(-s.retention).UnixNano()
-	for {
-		st, ok := s.q.front()
-		if !ok || st.received >= cutoff {
-			return
-		}
-		s.q.pop()
-	}
+	s.q.popWhile(func(r *spanRec) bool { return r.received < cutoff })
 }
 
 // len returns the number of stored spans.
