@@ -509,21 +509,9 @@ func haproxyBreakerRun(t *testing.T, haproxy string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	okN, shed, other := 0, 0, 0
-	otherFirst := ""
-	for _, s := range run.shots {
-		switch {
-		case s.ok():
-			okN++
-		case s.err == nil && s.status == http.StatusServiceUnavailable && s.instance == "":
-			shed++
-		default:
-			if other == 0 {
-				otherFirst = fmt.Sprintf("status %d, instance %q, err %v", s.status, s.instance, s.err)
-			}
-			other++
-		}
-	}
+	okN, shed, other, otherFirst := run.tally(func(s shot) bool {
+		return s.err == nil && s.status == http.StatusServiceUnavailable && s.instance == ""
+	})
 	served, maxIn, sumMax := 0, 0, 0
 	for i, a := range h.apps {
 		now := readAppStats(t, a.port)

@@ -397,21 +397,9 @@ func chaosBreaker(t *testing.T) {
 	run.wait(t)
 
 	overflows := m.metric(t, "weft_cluster_overflows_total") - overflowsBefore
-	okN, shed, other := 0, 0, 0
-	otherFirst := ""
-	for _, s := range run.shots {
-		switch {
-		case s.ok():
-			okN++
-		case s.err == nil && s.status == http.StatusServiceUnavailable && s.overflow == "max_requests":
-			shed++
-		default:
-			if other == 0 {
-				otherFirst = fmt.Sprintf("status %d, overflow %q, err %v", s.status, s.overflow, s.err)
-			}
-			other++
-		}
-	}
+	okN, shed, other, otherFirst := run.tally(func(s shot) bool {
+		return s.err == nil && s.status == http.StatusServiceUnavailable && s.overflow == "max_requests"
+	})
 	served, maxIn, sumMax := 0, 0, 0
 	for name, b := range before {
 		a := readAppStats(t, m.ps[name].AppPort)

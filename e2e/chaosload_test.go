@@ -118,6 +118,29 @@ type shot struct {
 
 func (s shot) ok() bool { return s.err == nil && s.status == http.StatusOK }
 
+func (s shot) String() string {
+	return fmt.Sprintf("status %d, instance %q, overflow %q, err %v", s.status, s.instance, s.overflow, s.err)
+}
+
+// tally counts the run's answers: ok, those shed says were shed, and the
+// others, with the first of those.
+func (r *loadRun) tally(shed func(shot) bool) (okN, shedN, other int, first string) {
+	for _, s := range r.shots {
+		switch {
+		case s.ok():
+			okN++
+		case shed(s):
+			shedN++
+		default:
+			if other == 0 {
+				first = s.String()
+			}
+			other++
+		}
+	}
+	return okN, shedN, other, first
+}
+
 // loadRun is an open-loop run: request i is sent at start + i/rate
 // whatever happened to the others (no coordinated omission), and its
 // latency runs from that due time to the end of the answer.
