@@ -99,6 +99,12 @@ func (r traceReceiver) exportWire(ctx context.Context, b []byte) (*coltracepb.Ex
 	if err != nil {
 		return nil, err
 	}
+	return r.storeWire(id, b)
+}
+
+// storeWire stores the spans of request bytes b from the authenticated
+// caller id; b must not change afterwards.
+func (r traceReceiver) storeWire(id xds.Identity, b []byte) (*coltracepb.ExportTraceServiceResponse, error) {
 	recs, rejected, msg, ok := scanSpans(id, b)
 	if ok {
 		r.h.spans.addRecs(r.h.opts.Clock.Now(), recs)
@@ -132,6 +138,12 @@ func (r logsReceiver) exportWire(ctx context.Context, b []byte) (*collogspb.Expo
 	if err != nil {
 		return nil, err
 	}
+	return r.storeWire(id, b)
+}
+
+// storeWire stores the records of request bytes b from the authenticated
+// caller id; b must not change afterwards.
+func (r logsReceiver) storeWire(id xds.Identity, b []byte) (*collogspb.ExportLogsServiceResponse, error) {
 	now := r.h.opts.Clock.Now()
 	recs, rejected, msg, ok := scanLogs(id, b, now)
 	if ok {

@@ -1,7 +1,6 @@
 package telemetry
 
 import (
-	"context"
 	"errors"
 	"io"
 	"mime"
@@ -11,6 +10,8 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/weft-mesh/weft/control/xds"
 )
 
 // MaxOTLPHTTPBody bounds an OTLP/HTTP export's body.
@@ -23,18 +24,18 @@ const MaxOTLPHTTPBody = 64 << 20
 // that token themselves: register them where the server's own write check
 // does not apply (api.Server.HandleOwnAuth).
 func (h *Hub) RegisterOTLPHTTP(handle func(pattern string, handler http.Handler)) {
-	handle("POST /v1/traces", h.otlpHTTP(func(ctx context.Context, b []byte) (proto.Message, error) {
-		return traceReceiver{h: h}.exportWire(ctx, b)
+	handle("POST /v1/traces", h.otlpHTTP(func(id xds.Identity, b []byte) (proto.Message, error) {
+		return traceReceiver{h: h}.storeWire(id, b)
 	}))
-	handle("POST /v1/logs", h.otlpHTTP(func(ctx context.Context, b []byte) (proto.Message, error) {
-		return logsReceiver{h: h}.exportWire(ctx, b)
+	handle("POST /v1/logs", h.otlpHTTP(func(id xds.Identity, b []byte) (proto.Message, error) {
+		return logsReceiver{h: h}.storeWire(id, b)
 	}))
 }
 
-// otlpHTTP serves one OTLP/HTTP export with export. The caller is
+// otlpHTTP serves one OTLP/HTTP export with store. The caller is
 // authenticated before its body is read, so that nobody without a token
 // makes the hub read (and hold) up to MaxOTLPHTTPBody bytes.
-func (h *Hub) otlpHTTP(export func(context.Context, []byte) (proto.Message, error)) http.Handler {
+func (h *Hub) otlpHTTP(store func(xds.Identity, []byte) (proto.Message, error)) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt != "application/x-protobuf" {
 			http.Error(w, "Content-Type must be application/x-protobuf (binary protobuf; JSON is not accepted)", http.StatusUnsupportedMediaType)
@@ -48,7 +49,8 @@ func (h *Hub) otlpHTTP(export func(context.Context, []byte) (proto.Message, erro
 		if a := r.Header.Get("Authorization"); a != "" {
 			ctx = metadata.NewIncomingContext(ctx, metadata.Pairs("authorization", a))
 		}
-		if _, err := h.authenticate(ctx); err != nil {
+		id, err := h.authenticate(ctx)
+		if err != nil {
 			writeStatus(w, err)
 			return
 		}
@@ -61,7 +63,7 @@ func (h *Hub) otlpHTTP(export func(context.Context, []byte) (proto.Message, erro
 			http.Error(w, "reading the body: "+err.Error(), code)
 			return
 		}
-		resp, err := export(ctx, body)
+		resp, err := store(id, body)
 		if err != nil {
 			writeStatus(w, err)
 			return
