@@ -83,13 +83,7 @@ func (r traceReceiver) Export(ctx context.Context, req *coltracepb.ExportTraceSe
 	if err != nil {
 		return nil, err
 	}
-	spans, rejected, msg := convertSpans(id, req.GetResourceSpans())
-	r.h.AddSpans(spans)
-	resp := &coltracepb.ExportTraceServiceResponse{}
-	if rejected > 0 {
-		resp.PartialSuccess = &coltracepb.ExportTracePartialSuccess{RejectedSpans: rejected, ErrorMessage: msg}
-	}
-	return resp, nil
+	return r.storeDecoded(id, req), nil
 }
 
 // exportWire is Export for the request's wire bytes b, which must not
@@ -106,22 +100,32 @@ func (r traceReceiver) exportWire(ctx context.Context, b []byte) (*coltracepb.Ex
 // caller id; b must not change afterwards.
 func (r traceReceiver) storeWire(id xds.Identity, b []byte) (*coltracepb.ExportTraceServiceResponse, error) {
 	recs, rejected, msg, ok := scanSpans(id, b)
-	if ok {
-		r.h.spans.addRecs(r.h.opts.Clock.Now(), recs)
-	} else {
+	if !ok {
 		req := &coltracepb.ExportTraceServiceRequest{}
 		if err := proto.Unmarshal(b, req); err != nil {
 			return nil, status.Errorf(codes.Internal, "grpc: error unmarshalling request: %v", err)
 		}
-		var spans []Span
-		spans, rejected, msg = convertSpans(id, req.GetResourceSpans())
-		r.h.AddSpans(spans)
+		return r.storeDecoded(id, req), nil
 	}
+	r.h.spans.addRecs(r.h.opts.Clock.Now(), recs)
+	return traceResponse(rejected, msg), nil
+}
+
+// storeDecoded stores the spans of a decoded request (Export, and the
+// forms scanSpans leaves to the protobuf decoder).
+func (r traceReceiver) storeDecoded(id xds.Identity, req *coltracepb.ExportTraceServiceRequest) *coltracepb.ExportTraceServiceResponse {
+	spans, rejected, msg := convertSpans(id, req.GetResourceSpans())
+	r.h.AddSpans(spans)
+	return traceResponse(rejected, msg)
+}
+
+// traceResponse answers an export that rejected some spans for msg.
+func traceResponse(rejected int64, msg string) *coltracepb.ExportTraceServiceResponse {
 	resp := &coltracepb.ExportTraceServiceResponse{}
 	if rejected > 0 {
 		resp.PartialSuccess = &coltracepb.ExportTracePartialSuccess{RejectedSpans: rejected, ErrorMessage: msg}
 	}
-	return resp, nil
+	return resp
 }
 
 // logsReceiver is the OTLP LogsService. Export runs on the RPC's
@@ -146,22 +150,33 @@ func (r logsReceiver) exportWire(ctx context.Context, b []byte) (*collogspb.Expo
 func (r logsReceiver) storeWire(id xds.Identity, b []byte) (*collogspb.ExportLogsServiceResponse, error) {
 	now := r.h.opts.Clock.Now()
 	recs, rejected, msg, ok := scanLogs(id, b, now)
-	if ok {
-		r.h.logs.addRecs(now, recs)
-	} else {
+	if !ok {
 		req := &collogspb.ExportLogsServiceRequest{}
 		if err := proto.Unmarshal(b, req); err != nil {
 			return nil, status.Errorf(codes.Internal, "grpc: error unmarshalling request: %v", err)
 		}
-		var logs []LogRecord
-		logs, rejected, msg = convertLogs(id, req.GetResourceLogs(), now)
-		r.h.AddLogs(logs)
+		return r.storeDecoded(id, req, now), nil
 	}
+	r.h.logs.addRecs(now, recs)
+	return logsResponse(rejected, msg), nil
+}
+
+// storeDecoded stores the records of a decoded request (Export, and the
+// forms scanLogs leaves to the protobuf decoder); now stamps records
+// without a time.
+func (r logsReceiver) storeDecoded(id xds.Identity, req *collogspb.ExportLogsServiceRequest, now time.Time) *collogspb.ExportLogsServiceResponse {
+	recs, rejected, msg := convertLogs(id, req.GetResourceLogs(), now)
+	r.h.AddLogs(recs)
+	return logsResponse(rejected, msg)
+}
+
+// logsResponse answers an export that rejected some records for msg.
+func logsResponse(rejected int64, msg string) *collogspb.ExportLogsServiceResponse {
 	resp := &collogspb.ExportLogsServiceResponse{}
 	if rejected > 0 {
 		resp.PartialSuccess = &collogspb.ExportLogsPartialSuccess{RejectedLogRecords: rejected, ErrorMessage: msg}
 	}
-	return resp, nil
+	return resp
 }
 
 // Export authenticates the caller and stores the records; records of a
@@ -172,13 +187,7 @@ func (r logsReceiver) Export(ctx context.Context, req *collogspb.ExportLogsServi
 	if err != nil {
 		return nil, err
 	}
-	recs, rejected, msg := convertLogs(id, req.GetResourceLogs(), r.h.opts.Clock.Now())
-	r.h.AddLogs(recs)
-	resp := &collogspb.ExportLogsServiceResponse{}
-	if rejected > 0 {
-		resp.PartialSuccess = &collogspb.ExportLogsPartialSuccess{RejectedLogRecords: rejected, ErrorMessage: msg}
-	}
-	return resp, nil
+	return r.storeDecoded(id, req, r.h.opts.Clock.Now()), nil
 }
 
 func (h *Hub) authenticate(ctx context.Context) (xds.Identity, error) {

@@ -18,14 +18,15 @@ import (
 	"github.com/weft-mesh/weft/control/xds"
 )
 
-// The trace receiver decodes ExportTraceServiceRequest straight from its
-// wire bytes into Spans (decodeSpans) rather than into message structs:
-// a span's ~18 attributes would cost some 90 allocations there. The
-// decoder handles what proxies send; on anything else (a repeated
-// singular message field, an array or map value merged from parts) it
-// reports !ok and the receiver decodes the request with proto.Unmarshal
-// and convertSpans, whose results decodeSpans matches exactly (the fuzz
-// test compares them).
+// The trace receiver reads ExportTraceServiceRequest straight from its
+// wire bytes into compact records (scanSpans, spanRec) rather than into
+// message structs: a span's ~18 attributes would cost some 90
+// allocations there. A record keeps the span's bytes; spanDecoder turns
+// them into a Span when a trace is asked for. The reader handles what
+// proxies send; on anything else (a repeated singular message field, an
+// array or map value merged from parts) it reports !ok and the receiver
+// decodes the request with proto.Unmarshal and convertSpans, whose
+// results the records decode to exactly (the fuzz test compares them).
 
 // Field numbers of opentelemetry.proto.{collector.trace,trace,common}.v1.
 const (
@@ -184,20 +185,6 @@ func scanSpans(id xds.Identity, b []byte) (out []spanRec, rejected int64, msg st
 	})
 	if !ok {
 		return nil, 0, "", false
-	}
-	return out, rejected, msg, true
-}
-
-// decodeSpans decodes an ExportTraceServiceRequest's bytes as
-// convertSpans converts the decoded request: scanSpans, then each record
-// decoded. ok is false when b needs proto.Unmarshal.
-func decodeSpans(id xds.Identity, b []byte) (out []Span, rejected int64, msg string, ok bool) {
-	recs, rejected, msg, ok := scanSpans(id, b)
-	if !ok {
-		return nil, 0, "", false
-	}
-	for i := range recs {
-		out = append(out, recs[i].span())
 	}
 	return out, rejected, msg, true
 }

@@ -136,3 +136,17 @@ func FuzzCheckAttribute(f *testing.F) {
 		}
 	})
 }
+
+// decodeSpans decodes an ExportTraceServiceRequest's bytes as
+// convertSpans converts the decoded request: scanSpans, then each record
+// decoded. ok is false when b needs proto.Unmarshal.
+func decodeSpans(id xds.Identity, b []byte) (out []Span, rejected int64, msg string, ok bool) {
+	recs, rejected, msg, ok := scanSpans(id, b)
+	if !ok {
+		return nil, 0, "", false
+	}
+	for i := range recs {
+		out = append(out, recs[i].span())
+	}
+	return out, rejected, msg, true
+}
