@@ -7,7 +7,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-	"unicode/utf8"
 )
 
 // The access record of docs/observability.md: one JSON object per HTTP
@@ -17,13 +16,13 @@ import (
 
 // emit hands out the record of a finished request: rendered at once for
 // a matching tap, queued for the telemetry goroutine otherwise.
-func (t *telemetry) emit(r *reqRecord, end time.Time, dur time.Duration) {
+func (t *telemetry) emit(r *reqRecord, dur time.Duration) {
 	tapping := t.taps.n.Load() > 0 && t.taps.matches(r.path)
 	if t.q == nil && !tapping {
 		return
 	}
 	var d doneRec
-	t.pack(&d, r, end, dur)
+	t.pack(&d, r, dur)
 	if tapping {
 		bp := t.bufs.Get().(*[]byte)
 		b := appendRecord((*bp)[:0], &d)
@@ -38,62 +37,6 @@ func (t *telemetry) emit(r *reqRecord, end time.Time, dur time.Duration) {
 		}
 		t.sink.DropRecords(spans, 1)
 	}
-}
-
-// jsonField appends ,"name":"value" with value escaped as a JSON string.
-func jsonField(b []byte, name, value string) []byte {
-	b = append(b, `,"`...)
-	b = append(b, name...)
-	b = append(b, `":`...)
-	return appendJSONString(b, value)
-}
-
-const hexDigits = "0123456789abcdef"
-
-// safeJSON marks the bytes a JSON string holds as they are: printable
-// ASCII other than '"' and '\\'.
-var safeJSON = func() (t [256]bool) {
-	for c := 0x20; c < 0x7f; c++ {
-		t[c] = c != '"' && c != '\\'
-	}
-	return t
-}()
-
-// appendJSONString appends s as a JSON string; invalid UTF-8 becomes U+FFFD.
-func appendJSONString(b []byte, s string) []byte {
-	b = append(b, '"')
-	for i := 0; i < len(s); {
-		// Copy the run of bytes that need no escaping at once.
-		j := i
-		for j < len(s) && safeJSON[s[j]] {
-			j++
-		}
-		b = append(b, s[i:j]...)
-		if i = j; i == len(s) {
-			break
-		}
-		c := s[i]
-		if c < utf8.RuneSelf {
-			switch {
-			case c == '"' || c == '\\':
-				b = append(b, '\\', c)
-			case c < 0x20 || c == 0x7f:
-				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
-			default:
-				b = append(b, c)
-			}
-			i++
-			continue
-		}
-		rn, size := utf8.DecodeRuneInString(s[i:])
-		if rn == utf8.RuneError && size == 1 {
-			b = append(b, `\ufffd`...)
-		} else {
-			b = append(b, s[i:i+size]...)
-		}
-		i += size
-	}
-	return append(b, '"')
 }
 
 // pathOnly strips the query of a request target.

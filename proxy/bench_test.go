@@ -86,9 +86,10 @@ func BenchmarkProxyHTTP1Telemetry(b *testing.B) {
 // discardSink drops what it is given.
 type discardSink struct{}
 
-func (discardSink) ExportSpans([]byte, int) error { return nil }
-func (discardSink) ExportLogs([]byte, int) error  { return nil }
-func (discardSink) DropRecords(int, int)          {}
+func (discardSink) ExportSpans([]byte, int, bool) error { return nil }
+func (discardSink) ExportLogs([]byte, int) error        { return nil }
+func (discardSink) SpansCarryRecords() bool             { return false }
+func (discardSink) DropRecords(int, int)                {}
 
 func benchProxyHTTP1(b *testing.B, opts Options) {
 	up := rawUpstream(b)

@@ -29,11 +29,17 @@ import (
 type TelemetrySink interface {
 	// ExportSpans takes n spans: n fields 2 (spans) of an encoded
 	// opentelemetry.proto.trace.v1.ScopeSpans. enc is reused after the
-	// call returns.
-	ExportSpans(enc []byte, n int) error
+	// call returns. With records, each span also carries its request's
+	// access record (accessrec.AttrCarries), and no log record was made
+	// for it: the sink counts it as a log record too.
+	ExportSpans(enc []byte, n int, records bool) error
 	// ExportLogs takes n log records: n fields 2 (log_records) of an
 	// encoded opentelemetry.proto.logs.v1.ScopeLogs, as ExportSpans.
 	ExportLogs(enc []byte, n int) error
+	// SpansCarryRecords reports whether the collector takes a span that
+	// carries its request's access record in place of the log record
+	// (weft control does). It may change from false to true once.
+	SpansCarryRecords() bool
 	// DropRecords counts spans and log records dropped before the sink
 	// got them (the proxy's record queue was full). Called on request
 	// goroutines; it must not block.
@@ -372,13 +378,12 @@ func (t *telemetry) ownPrincipal() string {
 // finish accounts for a finished request: metrics always; the access log,
 // taps and the exporter when they are on.
 func (t *telemetry) finish(r *reqRecord) {
-	end := t.clock()
-	dur := end.Sub(r.start)
+	dur := t.clock().Sub(r.start)
 	t.observe(r, dur)
 	if !t.wantRecord() {
 		return
 	}
-	t.emit(r, end, dur)
+	t.emit(r, dur)
 }
 
 // principals fills the principal labels once the request is done.

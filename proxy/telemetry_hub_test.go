@@ -76,7 +76,7 @@ func TestHubReceivesSameAsReference(t *testing.T) {
 			continue
 		}
 		var d doneRec
-		tel.pack(&d, &r, end, dur)
+		tel.pack(&d, &r, dur)
 		batch.recs = append(batch.recs, d)
 		batch.arena = batch.recs[len(batch.recs)-1].ownStrings(batch.arena)
 		if d.bits&bitSpan != 0 {

@@ -176,32 +176,47 @@ type recEncoder struct {
 
 // encode renders and hands out one batch: the access log gets all its
 // lines in one write, the sink its spans and log records in one call each.
+// When the sink's collector takes spans that carry access records, a
+// traced request's record goes in its span and gets no log record (and,
+// without an access log, is never rendered as JSON here).
 func (t *telemetry) encode(b *recBatch) {
 	e := &t.enc
 	e.file, e.spans, e.logs = e.file[:0], e.spans[:0], e.logs[:0]
+	carry := t.sink != nil && t.sink.SpansCarryRecords()
+	logs := 0
 	for i := range b.recs {
 		d := &b.recs[i]
-		e.json = appendRecord(e.json[:0], d)
+		span := t.sink != nil && d.bits&bitSpan != 0
+		needLog := t.sink != nil && !(carry && span)
+		if t.log != nil || needLog {
+			e.json = appendRecord(e.json[:0], d)
+		}
 		if t.log != nil {
 			e.file = append(append(e.file, e.json...), '\n')
 		}
-		if t.sink != nil {
+		if needLog {
 			e.logs = appendLogRecord(e.logs, d, e.json)
-			if d.bits&bitSpan != 0 {
-				e.spans = appendSpan(e.spans, d, &e.scratch)
-			}
+			logs++
+		}
+		if span {
+			e.spans = appendSpan(e.spans, d, &e.scratch, carry)
 		}
 	}
 	if t.log != nil {
 		t.log.Write(e.file) // an access log that fails loses records; nothing to tell
 	}
 	if t.sink != nil {
-		if err := t.sink.ExportLogs(e.logs, len(b.recs)); err != nil {
-			t.sink.DropRecords(0, len(b.recs))
+		if logs > 0 {
+			if err := t.sink.ExportLogs(e.logs, logs); err != nil {
+				t.sink.DropRecords(0, logs)
+			}
 		}
 		if b.spans > 0 {
-			if err := t.sink.ExportSpans(e.spans, b.spans); err != nil {
+			if err := t.sink.ExportSpans(e.spans, b.spans, carry); err != nil {
 				t.sink.DropRecords(b.spans, 0)
+				if carry {
+					t.sink.DropRecords(0, b.spans)
+				}
 			}
 		}
 	}

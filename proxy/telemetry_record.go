@@ -1,15 +1,13 @@
 package proxy
 
 import (
-	"encoding/hex"
 	"strconv"
-	"strings"
 	"time"
-	"unicode/utf8"
 	"unsafe"
 
 	"google.golang.org/protobuf/encoding/protowire"
 
+	"github.com/weft-mesh/weft/proxy/accessrec"
 	"github.com/weft-mesh/weft/proxy/otlpexport"
 )
 
@@ -53,10 +51,11 @@ type doneRec struct {
 }
 
 // pack fills d from a finished request.
-func (t *telemetry) pack(d *doneRec, r *reqRecord, end time.Time, dur time.Duration) {
+func (t *telemetry) pack(d *doneRec, r *reqRecord, dur time.Duration) {
+	start := r.start.UnixNano()
 	srcP, dstP := t.principals(r)
 	*d = doneRec{
-		start: r.start.UnixNano(), end: end.UnixNano(), dur: dur, upDur: r.upDur,
+		start: start, end: start + int64(dur), dur: dur, upDur: r.upDur,
 		bytesIn: r.bytesIn, bytesOut: r.bytesOut,
 		traceID: r.trace.traceID, spanID: r.trace.spanID, parent: r.trace.parent,
 		status: int32(r.status), attempts: int32(r.attempts), flags: r.flags, rep: r.rep,
@@ -99,90 +98,33 @@ func (d *doneRec) ownStrings(arena []byte) []byte {
 	return arena
 }
 
-// appendTimeMicros appends the UTC time ns (Unix) as
-// time.AppendFormat(b, "2006-01-02T15:04:05.000000Z07:00") does, without
-// parsing the layout.
-func appendTimeMicros(b []byte, ns int64) []byte {
-	t := time.Unix(0, ns).UTC()
-	y, mo, d := t.Date()
-	h, mi, s := t.Clock()
-	if y < 0 || y > 9999 {
-		return t.AppendFormat(b, "2006-01-02T15:04:05.000000Z07:00")
+// record is d's access record. Its strings are d's.
+func (d *doneRec) record() accessrec.Record {
+	var flags [64]byte
+	f := d.flags.appendTo(flags[:0])
+	r := accessrec.Record{
+		Start: d.start, TCP: d.bits&bitTCP != 0, TraceValid: d.bits&bitTraceValid != 0,
+		Reporter: d.rep.String(), RequestID: d.requestID, Listener: d.listener, Route: d.route,
+		Method: d.method, Authority: d.authority, Path: d.path, Protocol: d.protocol,
+		Status: int64(d.status), GRPCStatus: d.grpcStatus,
+		Flags: string(f), Reason: d.reason, Attempts: int64(d.attempts),
+		Cluster: d.cluster, Upstream: d.upstream, Duration: d.dur, UpstreamDuration: d.upDur,
+		BytesIn: d.bytesIn, BytesOut: d.bytesOut,
+		SourceWorkload: orUnknown(d.srcWL), SourceNamespace: orUnknown(d.srcNS), SourcePrincipal: d.srcP,
+		DestinationWorkload: orUnknown(d.dstWL), DestinationNamespace: orUnknown(d.dstNS),
+		DestinationService: orUnknown(d.dstSvc), DestinationPrincipal: d.dstP, UserAgent: d.userAgent,
 	}
-	two := func(b []byte, v int) []byte { return append(b, byte('0'+v/10), byte('0'+v%10)) }
-	b = two(two(b, y/100), y%100)
-	b = two(append(b, '-'), int(mo))
-	b = two(append(b, '-'), d)
-	b = two(append(b, 'T'), h)
-	b = two(append(b, ':'), mi)
-	b = two(append(b, ':'), s)
-	us := t.Nanosecond() / 1000
-	b = two(two(two(append(b, '.'), us/10000), us/100%100), us%100)
-	return append(b, 'Z')
+	if r.TraceValid {
+		r.TraceID, r.SpanID = d.traceID, d.spanID
+	}
+	return r
 }
 
 // appendRecord appends the access record of d as one JSON object
 // (docs/observability.md).
 func appendRecord(b []byte, d *doneRec) []byte {
-	b = append(b, `{"time":"`...)
-	b = appendTimeMicros(b, d.start)
-	tcp := d.bits&bitTCP != 0
-	if tcp {
-		b = append(b, `","kind":"tcp"`...)
-	} else {
-		b = append(b, `","kind":"http"`...)
-	}
-	b = jsonField(b, "reporter", d.rep.String())
-	b = append(b, `,"trace_id":"`...)
-	if d.bits&bitTraceValid != 0 {
-		b = hex.AppendEncode(b, d.traceID[:])
-		b = append(b, `","span_id":"`...)
-		if !isZero(d.spanID[:]) {
-			b = hex.AppendEncode(b, d.spanID[:])
-		}
-	} else {
-		b = append(b, `","span_id":"`...)
-	}
-	b = append(b, '"')
-	b = jsonField(b, "request_id", d.requestID)
-	b = jsonField(b, "listener", d.listener)
-	b = jsonField(b, "route", d.route)
-	if !tcp {
-		b = jsonField(b, "method", d.method)
-		b = jsonField(b, "authority", d.authority)
-		b = jsonField(b, "path", d.path)
-		b = jsonField(b, "protocol", d.protocol)
-		b = append(b, `,"status":`...)
-		b = strconv.AppendInt(b, int64(d.status), 10)
-		b = jsonField(b, "grpc_status", d.grpcStatus)
-	}
-	b = append(b, `,"flags":"`...)
-	b = d.flags.appendTo(b)
-	b = append(b, '"')
-	b = jsonField(b, "reason", d.reason)
-	b = append(b, `,"attempts":`...)
-	b = strconv.AppendInt(b, int64(d.attempts), 10)
-	b = jsonField(b, "cluster", d.cluster)
-	b = jsonField(b, "upstream", d.upstream)
-	b = append(b, `,"duration_ms":`...)
-	b = strconv.AppendFloat(b, float64(d.dur)/1e6, 'f', 3, 64)
-	b = append(b, `,"upstream_ms":`...)
-	b = strconv.AppendFloat(b, float64(d.upDur)/1e6, 'f', 3, 64)
-	b = append(b, `,"bytes_in":`...)
-	b = strconv.AppendInt(b, d.bytesIn, 10)
-	b = append(b, `,"bytes_out":`...)
-	b = strconv.AppendInt(b, d.bytesOut, 10)
-	b = jsonField(b, "source_workload", orUnknown(d.srcWL))
-	b = jsonField(b, "source_namespace", orUnknown(d.srcNS))
-	b = jsonField(b, "source_principal", d.srcP)
-	b = jsonField(b, "destination_workload", orUnknown(d.dstWL))
-	b = jsonField(b, "destination_namespace", orUnknown(d.dstNS))
-	b = jsonField(b, "destination_service", orUnknown(d.dstSvc))
-	b = jsonField(b, "destination_principal", d.dstP)
-	if !tcp {
-		b = jsonField(b, "user_agent", d.userAgent)
-	}
-	return append(b, '}')
+	r := d.record()
+	return accessrec.AppendJSON(b, &r)
 }
 
 // Field numbers of opentelemetry.proto.{trace,logs}.v1 used below.
@@ -219,8 +161,10 @@ const (
 )
 
 // appendSpan appends d's span as a ScopeSpans.spans field; scratch holds
-// the span's body before its length is known.
-func appendSpan(b []byte, d *doneRec, scratch *[]byte) []byte {
+// the span's body before its length is known. With carry the span also
+// carries d's access record (accessrec.FromSpan reads it back), for a
+// collector that takes it in place of a log record.
+func appendSpan(b []byte, d *doneRec, scratch *[]byte, carry bool) []byte {
 	s := (*scratch)[:0]
 	s = protowire.AppendTag(s, spanTraceID, protowire.BytesType)
 	s = protowire.AppendBytes(s, d.traceID[:])
@@ -228,7 +172,7 @@ func appendSpan(b []byte, d *doneRec, scratch *[]byte) []byte {
 	s = protowire.AppendBytes(s, d.spanID[:])
 	if d.tracestate != "" {
 		s = protowire.AppendTag(s, spanTraceState, protowire.BytesType)
-		s = protowire.AppendString(s, validUTF8(d.tracestate))
+		s = protowire.AppendString(s, accessrec.ValidUTF8(d.tracestate))
 	}
 	flags := uint32(0x100) // the parent's remote flag is known
 	if !isZero(d.parent[:]) {
@@ -238,7 +182,7 @@ func appendSpan(b []byte, d *doneRec, scratch *[]byte) []byte {
 	}
 	tcp := d.bits&bitTCP != 0
 	route := orUnknown(d.route)
-	method, path, authority := validUTF8(d.method), validUTF8(d.path), validUTF8(d.authority)
+	method, path, authority := accessrec.ValidUTF8(d.method), accessrec.ValidUTF8(d.path), accessrec.ValidUTF8(d.authority)
 	s = protowire.AppendTag(s, spanName, protowire.BytesType)
 	if tcp {
 		s = protowire.AppendVarint(s, uint64(len("tcp ")+len(d.listener)))
@@ -260,36 +204,69 @@ func appendSpan(b []byte, d *doneRec, scratch *[]byte) []byte {
 	s = protowire.AppendFixed64(s, uint64(d.start))
 	s = protowire.AppendTag(s, spanEnd, protowire.Fixed64Type)
 	s = protowire.AppendFixed64(s, uint64(d.end))
+	str := func(key, v string) { s = otlpexport.AppendStringAttr(s, spanAttributes, key, v) }
+	num := func(key string, v int64) { s = otlpexport.AppendIntAttr(s, spanAttributes, key, v) }
 	if !tcp {
-		s = otlpexport.AppendStringAttr(s, spanAttributes, "http.request.method", method)
-		s = otlpexport.AppendStringAttr(s, spanAttributes, "url.path", path)
-		s = otlpexport.AppendStringAttr(s, spanAttributes, "http.route", route)
-		s = otlpexport.AppendStringAttr(s, spanAttributes, "server.address", authority)
+		str(accessrec.AttrMethod, method)
+		str(accessrec.AttrPath, path)
+		str(accessrec.AttrRoute, route)
+		str(accessrec.AttrAuthority, authority)
 		if d.status > 0 {
-			s = otlpexport.AppendIntAttr(s, spanAttributes, "http.response.status_code", int64(d.status))
+			num(accessrec.AttrStatus, int64(d.status))
 		}
 		if d.bits&bitGRPC != 0 && d.grpcStatus != "" {
 			if n, err := strconv.Atoi(d.grpcStatus); err == nil {
-				s = otlpexport.AppendIntAttr(s, spanAttributes, "rpc.grpc.status_code", int64(n))
+				num(accessrec.AttrGRPCStatus, int64(n))
 			}
 		}
 	}
 	if d.upstream != "" {
-		s = otlpexport.AppendStringAttr(s, spanAttributes, "network.peer.address", d.upstream)
+		str(accessrec.AttrPeer, d.upstream)
 	}
-	s = otlpexport.AppendStringAttr(s, spanAttributes, "weft.reporter", d.rep.String())
-	s = otlpexport.AppendStringAttr(s, spanAttributes, "weft.cluster", d.cluster)
-	s = otlpexport.AppendStringAttr(s, spanAttributes, "weft.upstream", d.upstream)
+	str(accessrec.AttrReporter, d.rep.String())
+	str(accessrec.AttrCluster, d.cluster)
+	str(accessrec.AttrUpstream, d.upstream)
 	s = appendFlagsAttr(s, spanAttributes, d.flags)
-	s = otlpexport.AppendStringAttr(s, spanAttributes, "weft.source_workload", validUTF8(orUnknown(d.srcWL)))
-	s = otlpexport.AppendStringAttr(s, spanAttributes, "weft.source_namespace", validUTF8(orUnknown(d.srcNS)))
-	s = otlpexport.AppendStringAttr(s, spanAttributes, "weft.source_principal", d.srcP)
-	s = otlpexport.AppendStringAttr(s, spanAttributes, "weft.destination_workload", orUnknown(d.dstWL))
-	s = otlpexport.AppendStringAttr(s, spanAttributes, "weft.destination_namespace", orUnknown(d.dstNS))
-	s = otlpexport.AppendStringAttr(s, spanAttributes, "weft.destination_service", orUnknown(d.dstSvc))
-	s = otlpexport.AppendStringAttr(s, spanAttributes, "weft.destination_principal", d.dstP)
+	str(accessrec.AttrSrcWL, accessrec.ValidUTF8(orUnknown(d.srcWL)))
+	str(accessrec.AttrSrcNS, accessrec.ValidUTF8(orUnknown(d.srcNS)))
+	str(accessrec.AttrSrcP, d.srcP)
+	str(accessrec.AttrDstWL, orUnknown(d.dstWL))
+	str(accessrec.AttrDstNS, orUnknown(d.dstNS))
+	str(accessrec.AttrDstSvc, orUnknown(d.dstSvc))
+	str(accessrec.AttrDstP, d.dstP)
 	if d.reason != "" {
-		s = otlpexport.AppendStringAttr(s, spanAttributes, "weft.reason", d.reason)
+		str(accessrec.AttrReason, d.reason)
+	}
+	if carry {
+		s = append(s, carriesAttr...)
+		str(accessrec.AttrListener, d.listener)
+		if tcp && d.route != "" || !tcp && d.route != route {
+			str(accessrec.AttrRawRoute, d.route)
+		}
+		if d.requestID != "" {
+			str(accessrec.AttrRequestID, accessrec.ValidUTF8(d.requestID))
+		}
+		if !tcp {
+			if d.protocol != "" {
+				str(accessrec.AttrProtocol, accessrec.ValidUTF8(d.protocol))
+			}
+			if d.grpcStatus != "" {
+				str(accessrec.AttrRawGRPC, accessrec.ValidUTF8(d.grpcStatus))
+			}
+			if d.userAgent != "" {
+				str(accessrec.AttrUserAgent, accessrec.ValidUTF8(d.userAgent))
+			}
+		}
+		num(accessrec.AttrAttempts, int64(d.attempts))
+		if d.upDur != 0 {
+			num(accessrec.AttrUpstreamNS, int64(d.upDur))
+		}
+		if d.bytesIn != 0 {
+			num(accessrec.AttrBytesIn, d.bytesIn)
+		}
+		if d.bytesOut != 0 {
+			num(accessrec.AttrBytesOut, d.bytesOut)
+		}
 	}
 	if d.bits&bitFailed != 0 {
 		n := 1 + protowire.SizeVarint(statusCodeError)
@@ -312,22 +289,20 @@ func appendSpan(b []byte, d *doneRec, scratch *[]byte) []byte {
 	return protowire.AppendBytes(b, s)
 }
 
-// validUTF8 returns s with invalid UTF-8 replaced by U+FFFD: a protobuf
-// string must be valid UTF-8, or the collector rejects the whole batch.
-// Request strings (path, authority, headers) may hold any bytes.
-func validUTF8(s string) string {
-	if utf8.ValidString(s) {
-		return s
-	}
-	return strings.ToValidUTF8(s, "\uFFFD")
-}
+// carriesAttr is the span attribute accessrec.AttrCarries = true.
+var carriesAttr = func() []byte {
+	v := protowire.AppendVarint(protowire.AppendTag(nil, 2, protowire.VarintType), 1) // AnyValue.bool_value
+	kv := protowire.AppendString(protowire.AppendTag(nil, 1, protowire.BytesType), accessrec.AttrCarries)
+	kv = protowire.AppendBytes(protowire.AppendTag(kv, 2, protowire.BytesType), v)
+	return protowire.AppendBytes(protowire.AppendTag(nil, spanAttributes, protowire.BytesType), kv)
+}()
 
 // appendFlagsAttr appends the attribute weft.response_flags as field num:
 // the flags are rendered in a stack buffer the attribute's value views.
 func appendFlagsAttr(b []byte, num protowire.Number, f respFlags) []byte {
 	var fb [64]byte
 	v := f.appendTo(fb[:0])
-	return otlpexport.AppendStringAttr(b, num, "weft.response_flags", unsafe.String(unsafe.SliceData(v), len(v)))
+	return otlpexport.AppendStringAttr(b, num, accessrec.AttrFlags, unsafe.String(unsafe.SliceData(v), len(v)))
 }
 
 // appendLogRecord appends d's OTLP log record, whose body is the access

@@ -2,12 +2,17 @@ package proxy
 
 import (
 	"bytes"
-	"math"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	commonpb "go.opentelemetry.io/proto/otlp/common/v1"
+	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
+	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/weft-mesh/weft/proxy/accessrec"
 )
 
 // refCases are finished requests covering every branch of the encoders.
@@ -63,7 +68,7 @@ func TestEncodersMatchReference(t *testing.T) {
 			end := r.start.Add(dur)
 			srcP, dstP := tel.principals(r)
 			var d doneRec
-			tel.pack(&d, r, end, dur)
+			tel.pack(&d, r, dur)
 			// Queued records own copies of the request's strings.
 			arena := d.ownStrings(nil)
 			if len(arena) == 0 {
@@ -85,7 +90,7 @@ func TestEncodersMatchReference(t *testing.T) {
 				t.Fatalf("span recorded %v, want %v", got, want)
 			}
 			var scratch []byte
-			spans, err := decodeSpans(appendSpan(nil, &d, &scratch), 1)
+			spans, err := decodeSpans(appendSpan(nil, &d, &scratch, false), 1)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -93,49 +98,108 @@ func TestEncodersMatchReference(t *testing.T) {
 			// the span (the old path failed to marshal the batch).
 			rv := *r
 			for _, s := range []*string{&rv.method, &rv.path, &rv.authority, &rv.srcWL, &rv.srcNS, &rv.trace.tracestate} {
-				*s = strings.ToValidUTF8(*s, "\uFFFD")
+				*s = accessrec.ValidUTF8(*s)
 			}
 			if ws := refSpan(&rv, end, srcP, dstP); !proto.Equal(spans[0], ws) {
 				t.Errorf("span\n got %v\nwant %v", spans[0], ws)
+			}
+			if accessrec.ValidUTF8(r.path) == r.path {
+				if _, ok := accessrec.FromSpan(spanBytes(t, appendSpan(nil, &d, &scratch, false))); ok {
+					t.Error("a span without weft.access_record read as carrying a record")
+				}
+			}
+
+			// A span that carries the record: the same span plus the
+			// record's other fields, from which the record's JSON comes
+			// back byte for byte.
+			carried, err := decodeSpans(appendSpan(nil, &d, &scratch, true), 1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !proto.Equal(withoutCarried(carried[0]), spans[0]) {
+				t.Errorf("carrying span without the record's attributes\n got %v\nwant %v", withoutCarried(carried[0]), spans[0])
+			}
+			rec, ok := accessrec.FromSpan(spanBytes(t, appendSpan(nil, &d, &scratch, true)))
+			if !ok {
+				t.Fatal("FromSpan: the span carries no record")
+			}
+			if back := accessrec.AppendJSON(nil, &rec); !bytes.Equal(back, got) {
+				t.Errorf("record from the span\n got %s\nwant %s", back, got)
 			}
 		})
 	}
 }
 
 // BenchmarkEncodeBatch encodes a batch of 512 finished requests as the
-// telemetry goroutine does: JSON access record, OTLP log record and span
-// (100 % sampling), with an access log.
+// telemetry goroutine does, at 100 % sampling: with an access log, a JSON
+// access record, an OTLP log record and a span each ("file+records"); the
+// same without the access log ("records"); and without the access log to
+// a collector that takes spans carrying their records ("carry": a span
+// each, no JSON, no log record).
 func BenchmarkEncodeBatch(b *testing.B) {
-	tel := &telemetry{log: discardWriter{}, sink: discardSink{}}
-	batch := &recBatch{}
-	cases := refCases()
-	for i := range 512 {
-		var d doneRec
-		r := cases[0].r
-		tel.pack(&d, &r, r.start.Add(time.Millisecond), time.Millisecond)
-		batch.recs = append(batch.recs, d)
-		batch.arena = batch.recs[i].ownStrings(batch.arena)
-		batch.spans++
+	for _, bc := range []struct {
+		name string
+		tel  *telemetry
+	}{
+		{"file+records", &telemetry{log: discardWriter{}, sink: discardSink{}}},
+		{"records", &telemetry{sink: discardSink{}}},
+		{"carry", &telemetry{sink: carrySink{}}},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			tel := bc.tel
+			batch := &recBatch{}
+			cases := refCases()
+			for i := range 512 {
+				var d doneRec
+				r := cases[0].r
+				tel.pack(&d, &r, time.Millisecond)
+				batch.recs = append(batch.recs, d)
+				batch.arena = batch.recs[i].ownStrings(batch.arena)
+				batch.spans++
+			}
+			tel.encode(batch) // grow the buffers
+			b.ReportAllocs()
+			b.ResetTimer()
+			for range b.N {
+				tel.encode(batch)
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*512), "ns/record")
+		})
 	}
-	tel.encode(batch) // grow the buffers
-	b.ReportAllocs()
-	b.ResetTimer()
-	for range b.N {
-		tel.encode(batch)
-	}
-	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*512), "ns/record")
 }
+
+// carrySink is a discardSink whose collector takes spans carrying records.
+type carrySink struct{ discardSink }
+
+func (carrySink) SpansCarryRecords() bool { return true }
 
 type discardWriter struct{}
 
 func (discardWriter) Write(b []byte) (int, error) { return len(b), nil }
 
-func TestAppendTimeMicros(t *testing.T) {
-	for _, ns := range []int64{0, 1, 999, 1_764_121_032_123_456_789, -1, math.MinInt64, math.MaxInt64} {
-		tm := time.Unix(0, ns).UTC()
-		want := tm.AppendFormat(nil, "2006-01-02T15:04:05.000000Z07:00")
-		if got := appendTimeMicros([]byte("x"), ns); string(got) != "x"+string(want) {
-			t.Errorf("appendTimeMicros(%d) = %s, want %s", ns, got[1:], want)
-		}
+// spanBytes is the Span message of one ScopeSpans.spans field.
+func spanBytes(t *testing.T, field []byte) []byte {
+	t.Helper()
+	_, _, n := protowire.ConsumeTag(field)
+	v, m := protowire.ConsumeBytes(field[n:])
+	if n < 0 || m != len(field)-n {
+		t.Fatalf("not one length-delimited field: %x", field)
 	}
+	return v
+}
+
+// withoutCarried is s without the attributes a span carrying its access
+// record adds.
+func withoutCarried(s *tracepb.Span) *tracepb.Span {
+	s = proto.Clone(s).(*tracepb.Span)
+	s.Attributes = slices.DeleteFunc(s.Attributes, func(kv *commonpb.KeyValue) bool {
+		switch kv.Key {
+		case accessrec.AttrCarries, accessrec.AttrListener, accessrec.AttrRawRoute, accessrec.AttrRequestID,
+			accessrec.AttrProtocol, accessrec.AttrRawGRPC, accessrec.AttrAttempts, accessrec.AttrUpstreamNS,
+			accessrec.AttrBytesIn, accessrec.AttrBytesOut, accessrec.AttrUserAgent:
+			return true
+		}
+		return false
+	})
+	return s
 }

@@ -12,6 +12,8 @@ import (
 	commonpb "go.opentelemetry.io/proto/otlp/common/v1"
 	logspb "go.opentelemetry.io/proto/otlp/logs/v1"
 	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
+
+	"github.com/weft-mesh/weft/proxy/accessrec"
 )
 
 func strAttr(k, v string) *commonpb.KeyValue {
@@ -90,7 +92,15 @@ func refSpan(r *reqRecord, end time.Time, srcP, dstP string) *tracepb.Span {
 	return s
 }
 
-// appendRecord appends the access record of r as one JSON object.
+// jsonField appends ,"name":"value" with value escaped as a JSON string.
+func jsonField(b []byte, name, value string) []byte {
+	b = append(b, `,"`...)
+	b = append(b, name...)
+	b = append(b, `":`...)
+	return accessrec.AppendJSONString(b, value)
+}
+
+// refAppendRecord appends the access record of r as one JSON object.
 func refAppendRecord(b []byte, r *reqRecord, dur time.Duration, srcP, dstP string) []byte {
 	b = append(b, `{"time":"`...)
 	b = r.start.UTC().AppendFormat(b, "2006-01-02T15:04:05.000000Z07:00")

@@ -79,23 +79,31 @@ func decodeLogs(enc []byte, n int) ([]*logspb.LogRecord, error) {
 }
 
 // recordingSink keeps what the proxy exports, decoded.
+// With carry it says its collector takes spans that carry access records.
 type recordingSink struct {
+	carry   bool
 	mu      sync.Mutex
 	spans   []*tracepb.Span
 	logs    []*logspb.LogRecord
+	carried int // spans handed over as carrying their records
 	dropped [2]int
 }
 
-func (s *recordingSink) ExportSpans(enc []byte, n int) error {
+func (s *recordingSink) ExportSpans(enc []byte, n int, records bool) error {
 	spans, err := decodeSpans(enc, n)
 	if err != nil {
 		panic(err)
 	}
 	s.mu.Lock()
 	s.spans = append(s.spans, spans...)
+	if records {
+		s.carried += n
+	}
 	s.mu.Unlock()
 	return nil
 }
+
+func (s *recordingSink) SpansCarryRecords() bool { return s.carry }
 
 func (s *recordingSink) ExportLogs(enc []byte, n int) error {
 	logs, err := decodeLogs(enc, n)

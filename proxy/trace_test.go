@@ -2,7 +2,6 @@ package proxy
 
 import (
 	"encoding/hex"
-	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -10,7 +9,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-	"unicode/utf8"
 
 	routerv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/router/v3"
 	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
@@ -143,22 +141,6 @@ func FuzzParseB3(f *testing.F) {
 	})
 }
 
-func FuzzAppendJSONString(f *testing.F) {
-	for _, s := range []string{"", "plain", "quote\" back\\ nl\n tab\t", "\x00\x7f", "héllo", "\xff\xfe"} {
-		f.Add(s)
-	}
-	f.Fuzz(func(t *testing.T, s string) {
-		b := appendJSONString(nil, s)
-		var got string
-		if err := json.Unmarshal(b, &got); err != nil {
-			t.Fatalf("%q encodes to invalid JSON %s: %v", s, b, err)
-		}
-		if utf8.ValidString(s) && got != s {
-			t.Fatalf("%q round-trips to %q", s, got)
-		}
-	})
-}
-
 func TestDecodeHCMTracing(t *testing.T) {
 	router, _ := anypb.New(&routerv3.Router{})
 	mk := func(pct float64) *hcmv3.HttpConnectionManager {
@@ -187,7 +169,7 @@ type spanSink struct{ ch chan *tracepb.Span }
 
 func newSpanSink() *spanSink { return &spanSink{ch: make(chan *tracepb.Span, 16)} }
 
-func (s *spanSink) ExportSpans(enc []byte, n int) error {
+func (s *spanSink) ExportSpans(enc []byte, n int, _ bool) error {
 	spans, err := decodeSpans(enc, n)
 	if err != nil {
 		panic(err)
@@ -198,6 +180,7 @@ func (s *spanSink) ExportSpans(enc []byte, n int) error {
 	return nil
 }
 func (s *spanSink) ExportLogs([]byte, int) error { return nil }
+func (s *spanSink) SpansCarryRecords() bool      { return false }
 func (s *spanSink) DropRecords(int, int)         {}
 func (s *spanSink) next(t *testing.T) *tracepb.Span {
 	t.Helper()

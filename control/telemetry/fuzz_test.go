@@ -86,7 +86,7 @@ func FuzzConvertOTLP(f *testing.F) {
 			if proto.Unmarshal(b, &req) != nil {
 				return
 			}
-			spans, rejected, _ := convertSpans(id, req.GetResourceSpans())
+			spans, _, rejected, _ := convertSpans(id, req.GetResourceSpans())
 			if rejected < 0 {
 				t.Fatal("negative rejected count")
 			}

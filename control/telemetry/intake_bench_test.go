@@ -17,6 +17,8 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/weft-mesh/weft/control/xds"
+
+	"github.com/weft-mesh/weft/proxy/accessrec"
 )
 
 // intakeBatch is how many spans or records a proxy sends per export.
@@ -147,6 +149,34 @@ func BenchmarkIntakeSpans(b *testing.B) {
 				return resp.GetPartialSuccess() != nil, err
 			}
 		})
+}
+
+// BenchmarkIntakeCarried measures the hub's cost of one span that carries
+// its access record (what a weft proxy sends for a traced request): the
+// span read from the request's bytes, stored, and its record stored in the
+// log store. Compare with one span plus one log record
+// (BenchmarkIntakeSpans/wire + BenchmarkIntakeLogs/wire).
+func BenchmarkIntakeCarried(b *testing.B) {
+	req := benchSpanRequest(intakeBatch)
+	for i, sp := range req.ResourceSpans[0].ScopeSpans[0].Spans {
+		sp.Attributes = append(sp.Attributes,
+			&commonpb.KeyValue{Key: accessrec.AttrCarries, Value: &commonpb.AnyValue{Value: &commonpb.AnyValue_BoolValue{BoolValue: true}}},
+			str(accessrec.AttrListener, "outbound"), str(accessrec.AttrRequestID, fmt.Sprintf("5f1c2a3b-%08d", i)),
+			str(accessrec.AttrProtocol, "HTTP/1.1"), intAttr(accessrec.AttrAttempts, 1), intAttr(accessrec.AttrUpstreamNS, 1_100_000),
+			intAttr(accessrec.AttrBytesOut, 512), str(accessrec.AttrUserAgent, "Go-http-client/1.1"))
+	}
+	enc, err := proto.Marshal(req)
+	if err != nil {
+		b.Fatal(err)
+	}
+	rr := traceReceiver{h: benchHub()}
+	benchWire(b, enc, func(ctx context.Context, in []byte) (bool, error) {
+		resp, err := rr.exportWire(ctx, in)
+		return resp.GetPartialSuccess() != nil, err
+	})
+	if n := rr.h.logs.len(); n == 0 {
+		b.Fatal("no access record stored")
+	}
 }
 
 // BenchmarkIntakeLogs measures the hub's cost of one access record, as

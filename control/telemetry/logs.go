@@ -6,6 +6,9 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unsafe"
+
+	"github.com/weft-mesh/weft/proxy/accessrec"
 )
 
 // logEntry is one stored log record, kept small: ids as bytes (rendered in
@@ -18,14 +21,26 @@ type logEntry struct {
 	traceID  [16]byte // all zero: none
 	spanID   [8]byte  // all zero: none
 	app      bool     // an application line (else an access record)
+	inSpan   bool     // body holds the bytes of a span that carries the record
 
 	severity, body, namespace, workload, instance, stream string
+}
+
+// text is the record's body: for a record a span carries, its JSON
+// rendered from the span.
+func (r *logEntry) text() string {
+	if !r.inSpan {
+		return r.body
+	}
+	// The span was checked when it arrived and carries the record.
+	rec, _ := accessrec.FromSpan(unsafe.Slice(unsafe.StringData(r.body), len(r.body)))
+	return string(accessrec.AppendJSON(nil, &rec))
 }
 
 // record is the record as the API shows it.
 func (r *logEntry) record() LogRecord {
 	rec := LogRecord{
-		Seq: r.seq, Time: r.time, Kind: LogAccess, Severity: r.severity, Body: r.body,
+		Seq: r.seq, Time: r.time, Kind: LogAccess, Severity: r.severity, Body: r.text(),
 		Namespace: r.namespace, Workload: r.workload, Instance: r.instance, Stream: r.stream,
 	}
 	if r.app {
@@ -83,20 +98,34 @@ func (s *logStore) add(now time.Time, recs []LogRecord) {
 // addRecs stores records received at now (setting their Seq), evicting
 // the oldest beyond the bounds, and wakes the followers.
 func (s *logStore) addRecs(now time.Time, recs []logEntry) {
-	if len(recs) == 0 {
+	s.addSome(now, len(recs), func(i int) (logEntry, bool) { return recs[i], true })
+}
+
+// addSome stores, as addRecs, the records get returns with ok for 0 to
+// n-1, and wakes the followers when there was one.
+func (s *logStore) addSome(now time.Time, n int, get func(i int) (e logEntry, ok bool)) {
+	if n == 0 {
 		return
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.expire(now)
 	at := now.UnixNano()
-	for i := range recs {
+	added := false
+	for i := range n {
+		e, ok := get(i)
+		if !ok {
+			continue
+		}
 		s.seq++
-		recs[i].seq, recs[i].received = s.seq, at
-		s.q.push(recs[i])
+		e.seq, e.received = s.seq, at
+		s.q.push(e)
+		added = true
 	}
-	close(s.notify)
-	s.notify = make(chan struct{})
+	if added {
+		close(s.notify)
+		s.notify = make(chan struct{})
+	}
 }
 
 // expire drops records received before now-retention. Caller holds s.mu.
@@ -152,7 +181,7 @@ func (s *logStore) query(now time.Time, q LogQuery) (recs []LogRecord, last uint
 			q.Workload != "" && st.workload != q.Workload,
 			q.Namespace != "" && st.namespace != q.Namespace,
 			!q.Since.IsZero() && st.time.Before(q.Since),
-			contains != "" && !strings.Contains(strings.ToLower(st.body), contains):
+			contains != "" && !strings.Contains(strings.ToLower(st.text()), contains):
 			continue
 		}
 		recs = append(recs, st.record())

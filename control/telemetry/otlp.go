@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math"
 	"strconv"
+	"strings"
 	"time"
 
 	collogspb "go.opentelemetry.io/proto/otlp/collector/logs/v1"
@@ -17,10 +18,13 @@ import (
 	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/weft-mesh/weft/control/xds"
+
+	"github.com/weft-mesh/weft/proxy/accessrec"
 )
 
 // OTLP resource attributes the hub reads (docs/observability.md).
@@ -83,6 +87,7 @@ func (r traceReceiver) Export(ctx context.Context, req *coltracepb.ExportTraceSe
 	if err != nil {
 		return nil, err
 	}
+	announceCarried(ctx)
 	return r.storeDecoded(id, req), nil
 }
 
@@ -93,6 +98,7 @@ func (r traceReceiver) exportWire(ctx context.Context, b []byte) (*coltracepb.Ex
 	if err != nil {
 		return nil, err
 	}
+	announceCarried(ctx)
 	return r.storeWire(id, b)
 }
 
@@ -107,15 +113,30 @@ func (r traceReceiver) storeWire(id xds.Identity, b []byte) (*coltracepb.ExportT
 		}
 		return r.storeDecoded(id, req), nil
 	}
-	r.h.spans.addRecs(r.h.opts.Clock.Now(), recs)
+	now := r.h.opts.Clock.Now()
+	r.h.spans.addRecs(now, recs)
+	r.h.logs.addSome(now, len(recs), func(i int) (logEntry, bool) { return carriedRecord(&recs[i]) })
 	return traceResponse(rejected, msg), nil
+}
+
+// carriedRecord is the access record span r carries (accessrec.AttrCarries),
+// if it carries one: a log entry whose body is rendered from the span's
+// bytes when read.
+func carriedRecord(r *spanRec) (logEntry, bool) {
+	if !r.carries {
+		return logEntry{}, false
+	}
+	return logEntry{time: unixNano(r.start), traceID: r.traceID, spanID: r.spanID,
+		severity: "INFO", namespace: r.res.namespace, workload: r.res.service, instance: r.res.instance,
+		body: viewString(r.raw), inSpan: true}, true
 }
 
 // storeDecoded stores the spans of a decoded request (Export, and the
 // forms scanSpans leaves to the protobuf decoder).
 func (r traceReceiver) storeDecoded(id xds.Identity, req *coltracepb.ExportTraceServiceRequest) *coltracepb.ExportTraceServiceResponse {
-	spans, rejected, msg := convertSpans(id, req.GetResourceSpans())
+	spans, carried, rejected, msg := convertSpans(id, req.GetResourceSpans())
 	r.h.AddSpans(spans)
+	r.h.logs.addRecs(r.h.opts.Clock.Now(), carried)
 	return traceResponse(rejected, msg)
 }
 
@@ -142,6 +163,7 @@ func (r logsReceiver) exportWire(ctx context.Context, b []byte) (*collogspb.Expo
 	if err != nil {
 		return nil, err
 	}
+	announceCarried(ctx)
 	return r.storeWire(id, b)
 }
 
@@ -187,6 +209,7 @@ func (r logsReceiver) Export(ctx context.Context, req *collogspb.ExportLogsServi
 	if err != nil {
 		return nil, err
 	}
+	announceCarried(ctx)
 	return r.storeDecoded(id, req, r.h.opts.Clock.Now()), nil
 }
 
@@ -196,6 +219,15 @@ func (h *Hub) authenticate(ctx context.Context) (xds.Identity, error) {
 	}
 	return h.opts.Auth.Authenticate(ctx)
 }
+
+// announceCarried tells a gRPC exporter, in the response header metadata,
+// that the hub takes spans carrying access records (accessrec.Header):
+// a weft proxy then sends a traced request's record in its span alone.
+func announceCarried(ctx context.Context) {
+	grpc.SetHeader(ctx, carriedMD) // no stream (a direct call): nothing to tell
+}
+
+var carriedMD = metadata.Pairs(strings.ToLower(accessrec.Header), accessrec.HeaderSpans)
 
 // resourceInfo is what the hub reads from an OTLP resource.
 type resourceInfo struct {
@@ -229,9 +261,10 @@ var spanKinds = map[tracepb.Span_SpanKind]string{
 	tracepb.Span_SPAN_KIND_CONSUMER:    "CONSUMER",
 }
 
-// convertSpans turns OTLP spans into stored spans; it returns how many
+// convertSpans turns OTLP spans into stored spans, and the access records
+// some carry into log entries (carriedRecord); it returns how many
 // were rejected and why (the first reason).
-func convertSpans(id xds.Identity, rss []*tracepb.ResourceSpans) (out []Span, rejected int64, msg string) {
+func convertSpans(id xds.Identity, rss []*tracepb.ResourceSpans) (out []Span, carried []logEntry, rejected int64, msg string) {
 	reject := func(n int, why string) {
 		rejected += int64(n)
 		if msg == "" {
@@ -272,10 +305,23 @@ func convertSpans(id xds.Identity, rss []*tracepb.ResourceSpans) (out []Span, re
 					Attributes: attributes(sp.GetAttributes()),
 				}
 				out = append(out, s)
+				if s.Attributes[accessrec.AttrCarries] == true {
+					// The record renders from the span's bytes, read as the
+					// wire path reads them.
+					raw, err := proto.Marshal(sp)
+					if err != nil {
+						continue
+					}
+					if rec, valid, ok := scanSpan(raw, &ri); ok && valid {
+						if e, ok := carriedRecord(&rec); ok {
+							carried = append(carried, e)
+						}
+					}
+				}
 			}
 		}
 	}
-	return out, rejected, msg
+	return out, carried, rejected, msg
 }
 
 func spanNamespaceDenied(id xds.Identity, ns string) string {

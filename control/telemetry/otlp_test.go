@@ -3,6 +3,7 @@ package telemetry
 import (
 	"context"
 	"encoding/hex"
+	"encoding/json"
 	"net"
 	"strings"
 	"testing"
@@ -17,9 +18,11 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/weft-mesh/weft/control/registry"
 	"github.com/weft-mesh/weft/control/xds"
+	"github.com/weft-mesh/weft/proxy/accessrec"
 )
 
 // bothCodecs runs test against a server built as weft control builds it
@@ -168,6 +171,41 @@ func testTraceReceiver(t *testing.T, codec bool) {
 	}
 	if ps := resp.GetPartialSuccess(); ps.GetRejectedSpans() != 1 || ps.GetErrorMessage() != `shop-token may not send spans of namespace "billing"` {
 		t.Fatalf("partial success %+v", ps)
+	}
+	if n := h.logs.len(); n != 0 {
+		t.Fatalf("spans that carry no access record made %d log records", n)
+	}
+
+	// A span that carries its access record: the hub says in its answer
+	// that it takes them, and the record is a log record rendered from
+	// the span.
+	carrying := proto.Clone(good).(*tracepb.Span)
+	carrying.TraceId = mustHex("0af7651916cd43dd8448eb211c80319c")
+	carrying.Attributes = append(carrying.Attributes, str(accessrec.AttrReporter, "destination"), str(accessrec.AttrListener, "inbound"),
+		str(accessrec.AttrRequestID, "rid-7"), intAttr(accessrec.AttrAttempts, 2),
+		&commonpb.KeyValue{Key: accessrec.AttrCarries, Value: &commonpb.AnyValue{Value: &commonpb.AnyValue_BoolValue{BoolValue: true}}})
+	var md metadata.MD
+	if _, err := client.Export(withToken(t, "operator"), traceRequest("shop", carrying), grpc.Header(&md)); err != nil {
+		t.Fatal(err)
+	}
+	if got := md.Get(strings.ToLower(accessrec.Header)); len(got) != 1 || got[0] != accessrec.HeaderSpans {
+		t.Fatalf("answer's %s header: %q", accessrec.Header, got)
+	}
+	recs, _, _ := h.Logs(LogQuery{TraceID: "0af7651916cd43dd8448eb211c80319c"})
+	if len(recs) != 1 {
+		t.Fatalf("%d log records for the carrying span, want 1", len(recs))
+	}
+	var body map[string]any
+	if err := json.Unmarshal([]byte(recs[0].Body), &body); err != nil {
+		t.Fatalf("body %q: %v", recs[0].Body, err)
+	}
+	if r := recs[0]; r.Kind != LogAccess || r.SpanID != sid || r.Workload != "catalog-v1" || r.Namespace != "shop" || !r.Time.Equal(unixNano(start)) ||
+		body["kind"] != "http" || body["reporter"] != "destination" || body["listener"] != "inbound" || body["request_id"] != "rid-7" ||
+		body["attempts"] != 2.0 || body["status"] != 503.0 || body["duration_ms"] != 1.5 || body["span_id"] != sid {
+		t.Fatalf("record %+v, body %v", r, body)
+	}
+	if recs, _, _ := h.Logs(LogQuery{Contains: "RID-7"}); len(recs) != 1 {
+		t.Fatalf("a search for the request id found %d records", len(recs))
 	}
 }
 

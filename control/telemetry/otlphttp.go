@@ -12,6 +12,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/weft-mesh/weft/control/xds"
+	"github.com/weft-mesh/weft/proxy/accessrec"
 )
 
 // MaxOTLPHTTPBody bounds an OTLP/HTTP export's body.
@@ -74,6 +75,7 @@ func (h *Hub) otlpHTTP(store func(xds.Identity, []byte) (proto.Message, error)) 
 			return
 		}
 		w.Header().Set("Content-Type", "application/x-protobuf")
+		w.Header().Set(accessrec.Header, accessrec.HeaderSpans)
 		w.Write(out)
 	})
 }

@@ -26,6 +26,7 @@ type spanRec struct {
 	name       string
 	res        *resourceInfo
 	status     tracepb.Status_StatusCode
+	carries    bool   // the span carries its request's access record (accessrec.AttrCarries)
 	raw        []byte // the Span message, which the record never changes
 	full       *Span
 }

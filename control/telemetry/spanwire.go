@@ -16,6 +16,8 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/weft-mesh/weft/control/xds"
+
+	"github.com/weft-mesh/weft/proxy/accessrec"
 )
 
 // The trace receiver reads ExportTraceServiceRequest straight from its
@@ -365,11 +367,33 @@ func validID(dst, b []byte) bool {
 // scanSpan reads one Span into a record, checking its attributes without
 // decoding them; valid is false when its ids are missing.
 func scanSpan(b []byte, ri *resourceInfo) (r spanRec, valid, ok bool) {
-	w, ok := readSpan(b, checkAttribute)
+	var carries bool
+	w, ok := readSpan(b, func(kv []byte) bool {
+		ok, known := checkSimpleAttribute(kv)
+		if known {
+			if ok && viewString(kv[2:2+int(kv[1])]) == accessrec.AttrCarries {
+				// Only bool_value true: tag 0x10 and a varint that is not
+				// zero.
+				v := kv[2+int(kv[1]):][2:]
+				x, _ := protowire.ConsumeVarint(v[1:])
+				carries = v[0] == 0x10 && x != 0
+			}
+			return ok
+		}
+		if !checkAttribute(kv) {
+			return false
+		}
+		if key, v, isKey := carriesAttribute(kv); isKey {
+			carries = v
+		} else if key == nil {
+			return false
+		}
+		return true
+	})
 	if !ok {
 		return r, false, false
 	}
-	r = spanRec{name: viewString(w.name), res: ri, raw: b,
+	r = spanRec{name: viewString(w.name), res: ri, raw: b, carries: carries,
 		status: tracepb.Status_StatusCode(int32(w.statusCode))}
 	if !validID(r.traceID[:], w.traceID) || !validID(r.spanID[:], w.spanID) {
 		return r, false, true
@@ -386,6 +410,34 @@ func scanSpan(b []byte, ri *resourceInfo) (r spanRec, valid, ok bool) {
 	}
 	r.end = max(r.end, r.start)
 	return r, true, true
+}
+
+// carriesAttribute reads a checked KeyValue: isKey when its key is
+// accessrec.AttrCarries, and then whether its value is true. key is nil
+// only when kv does not read (it was checked, so never).
+func carriesAttribute(kv []byte) (key []byte, carries, isKey bool) {
+	key, value, hasValue, simple, ok := splitKV(kv)
+	if !ok {
+		return nil, false, false
+	}
+	if key == nil {
+		key = []byte{}
+	}
+	if viewString(key) != accessrec.AttrCarries {
+		return key, false, false
+	}
+	var v any
+	switch {
+	case !simple:
+		m := &commonpb.KeyValue{}
+		if proto.Unmarshal(kv, m) != nil {
+			return nil, false, false
+		}
+		v = anyValue(m.GetValue())
+	case hasValue:
+		v, _ = (&spanDecoder{}).value(value)
+	}
+	return key, v == true, true
 }
 
 // span decodes one Span; valid is false when its ids are missing.
@@ -520,10 +572,11 @@ func checkAttribute(b []byte) bool {
 }
 
 // checkSimpleAttribute checks, without the field walk, the KeyValue most
-// attributes are: a key and a string or int value, each length one byte
-// long. known is false for any other layout (checkAttribute walks it).
+// attributes are: a key and a string, int or bool value, each length one
+// byte long. known is false for any other layout (checkAttribute walks
+// it).
 func checkSimpleAttribute(b []byte) (ok, known bool) {
-	// 0x0a len key 0x12 len (0x0a len string | 0x18 varint)
+	// 0x0a len key 0x12 len (0x0a len string | 0x18 varint | 0x10 varint)
 	if len(b) < 4 || b[0] != 0x0a || b[1] >= 0x80 {
 		return false, false
 	}
@@ -540,7 +593,7 @@ func checkSimpleAttribute(b []byte) (ok, known bool) {
 		// The tags and lengths between key and value are ASCII: the whole
 		// is valid UTF-8 exactly when key and value are.
 		return utf8.Valid(b[2:]), true
-	case 0x18: // int_value
+	case 0x10, 0x18: // bool_value, int_value
 		if _, n := protowire.ConsumeVarint(v[1:]); n != len(v)-1 {
 			return false, false
 		}

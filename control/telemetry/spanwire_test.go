@@ -7,16 +7,19 @@ import (
 	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
 	commonpb "go.opentelemetry.io/proto/otlp/common/v1"
 	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
+	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/weft-mesh/weft/control/xds"
+
+	"github.com/weft-mesh/weft/proxy/accessrec"
 )
 
 // checkDecodeSpans asserts that decodeSpans, when it accepts b, answers
 // as proto.Unmarshal and convertSpans do.
 func checkDecodeSpans(t *testing.T, id xds.Identity, b []byte) (accepted bool) {
 	t.Helper()
-	got, gotRej, gotMsg, ok := decodeSpans(id, b)
+	got, gotCarried, gotRej, gotMsg, ok := decodeSpans(id, b)
 	req := &coltracepb.ExportTraceServiceRequest{}
 	err := proto.Unmarshal(b, req)
 	if !ok {
@@ -25,12 +28,19 @@ func checkDecodeSpans(t *testing.T, id xds.Identity, b []byte) (accepted bool) {
 	if err != nil {
 		t.Fatalf("decodeSpans accepted what proto.Unmarshal rejects: %v", err)
 	}
-	want, wantRej, wantMsg := convertSpans(id, req.GetResourceSpans())
+	want, carried, wantRej, wantMsg := convertSpans(id, req.GetResourceSpans())
 	if gotRej != wantRej || gotMsg != wantMsg {
 		t.Fatalf("rejected %d %q, want %d %q", gotRej, gotMsg, wantRej, wantMsg)
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("spans\n got %+v\nwant %+v", got, want)
+	}
+	var wantCarried []LogRecord
+	for i := range carried {
+		wantCarried = append(wantCarried, carried[i].record())
+	}
+	if !reflect.DeepEqual(gotCarried, wantCarried) {
+		t.Fatalf("access records the spans carry\n got %+v\nwant %+v", gotCarried, wantCarried)
 	}
 	return true
 }
@@ -53,6 +63,18 @@ func TestDecodeSpans(t *testing.T) {
 	sp[1].EndTimeUnixNano = 1
 	other := benchSpanRequest(2)
 	other.ResourceSpans[0].Resource = resource("billing", "ledger", "n1")
+	boolAttr := func(k string, v bool) *commonpb.KeyValue {
+		return &commonpb.KeyValue{Key: k, Value: &commonpb.AnyValue{Value: &commonpb.AnyValue_BoolValue{BoolValue: v}}}
+	}
+	carrying := benchSpanRequest(5)
+	cs := carrying.ResourceSpans[0].ScopeSpans[0].Spans
+	cs[0].Attributes = append(cs[0].Attributes, boolAttr(accessrec.AttrCarries, true), str(accessrec.AttrListener, "outbound"),
+		intAttr(accessrec.AttrAttempts, 2), str(accessrec.AttrRequestID, "rid-1"))
+	cs[1].Attributes = append(cs[1].Attributes, boolAttr(accessrec.AttrCarries, false))
+	cs[2].Attributes = append(cs[2].Attributes, str(accessrec.AttrCarries, "true"))                                            // not a bool: carries nothing
+	cs[3].Attributes = append(cs[3].Attributes, boolAttr(accessrec.AttrCarries, false), boolAttr(accessrec.AttrCarries, true)) // the last wins
+	cs[4].Attributes = append(cs[4].Attributes, boolAttr(accessrec.AttrCarries, true))
+	cs[4].SpanId = nil // rejected, and its record with it
 	for _, tc := range []struct {
 		name     string
 		req      *coltracepb.ExportTraceServiceRequest
@@ -62,6 +84,7 @@ func TestDecodeSpans(t *testing.T) {
 		{"proxy batch", big, xds.Identity{Subject: "p", Namespace: "shop"}, 0},
 		{"odd values and a span without id", odd, xds.Identity{}, 1},
 		{"other namespace", other, xds.Identity{Subject: "p", Namespace: "shop"}, 2},
+		{"spans carrying access records", carrying, xds.Identity{Subject: "p", Namespace: "shop"}, 1},
 		{"empty", &coltracepb.ExportTraceServiceRequest{}, xds.Identity{}, 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -72,7 +95,7 @@ func TestDecodeSpans(t *testing.T) {
 			if !checkDecodeSpans(t, tc.id, b) {
 				t.Fatal("decodeSpans fell back")
 			}
-			if _, rej, _, _ := decodeSpans(tc.id, b); rej != tc.rejected {
+			if _, _, rej, _, _ := decodeSpans(tc.id, b); rej != tc.rejected {
 				t.Fatalf("rejected %d, want %d", rej, tc.rejected)
 			}
 		})
@@ -89,7 +112,7 @@ func TestDecodeSpansFallsBack(t *testing.T) {
 		{"invalid utf-8 name", []byte{0x0a, 0x07, 0x12, 0x05, 0x12, 0x03, 0x2a, 0x01, 0xff}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if _, _, _, ok := decodeSpans(xds.Identity{}, tc.b); ok {
+			if _, _, _, _, ok := decodeSpans(xds.Identity{}, tc.b); ok {
 				t.Fatal("decodeSpans accepted it")
 			}
 		})
@@ -97,7 +120,12 @@ func TestDecodeSpansFallsBack(t *testing.T) {
 }
 
 func FuzzDecodeSpans(f *testing.F) {
-	for _, req := range []*coltracepb.ExportTraceServiceRequest{benchSpanRequest(2), {}} {
+	carrying := benchSpanRequest(2)
+	for _, sp := range carrying.ResourceSpans[0].ScopeSpans[0].Spans {
+		sp.Attributes = append(sp.Attributes, &commonpb.KeyValue{Key: accessrec.AttrCarries,
+			Value: &commonpb.AnyValue{Value: &commonpb.AnyValue_BoolValue{BoolValue: true}}}, str(accessrec.AttrListener, "out"))
+	}
+	for _, req := range []*coltracepb.ExportTraceServiceRequest{benchSpanRequest(2), carrying, {}} {
 		b, err := proto.Marshal(req)
 		if err != nil {
 			f.Fatal(err)
@@ -139,14 +167,60 @@ func FuzzCheckAttribute(f *testing.F) {
 
 // decodeSpans decodes an ExportTraceServiceRequest's bytes as
 // convertSpans converts the decoded request: scanSpans, then each record
-// decoded. ok is false when b needs proto.Unmarshal.
-func decodeSpans(id xds.Identity, b []byte) (out []Span, rejected int64, msg string, ok bool) {
+// decoded, and the access records the spans carry. ok is false when b
+// needs proto.Unmarshal.
+func decodeSpans(id xds.Identity, b []byte) (out []Span, carried []LogRecord, rejected int64, msg string, ok bool) {
 	recs, rejected, msg, ok := scanSpans(id, b)
 	if !ok {
-		return nil, 0, "", false
+		return nil, nil, 0, "", false
 	}
 	for i := range recs {
 		out = append(out, recs[i].span())
 	}
-	return out, rejected, msg, true
+	for i := range recs {
+		if e, ok := carriedRecord(&recs[i]); ok {
+			carried = append(carried, e.record())
+		}
+	}
+	return out, carried, rejected, msg, true
+}
+
+// The carrying marker is read from any encoding of a bool the protobuf
+// decoder reads as true, and only from those.
+func TestCarriesMarkerEncodings(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		value []byte // the AnyValue's bytes
+		want  bool
+	}{
+		{"true", []byte{0x10, 0x01}, true},
+		{"false", []byte{0x10, 0x00}, false},
+		{"true, non-canonical varint", []byte{0x10, 0x81, 0x00}, true},
+		{"false, non-canonical varint", []byte{0x10, 0x80, 0x00}, false},
+		{"int 1", []byte{0x18, 0x01}, false},
+		{"string", []byte{0x0a, 0x04, 't', 'r', 'u', 'e'}, false},
+		{"true then false", []byte{0x10, 0x01, 0x10, 0x00}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			sp, err := proto.Marshal(benchSpanRequest(1).ResourceSpans[0].ScopeSpans[0].Spans[0])
+			if err != nil {
+				t.Fatal(err)
+			}
+			kv := protowire.AppendString(protowire.AppendTag(nil, 1, protowire.BytesType), accessrec.AttrCarries)
+			kv = protowire.AppendBytes(protowire.AppendTag(kv, 2, protowire.BytesType), tc.value)
+			sp = protowire.AppendBytes(protowire.AppendTag(sp, 9, protowire.BytesType), kv)
+			scope := protowire.AppendBytes(protowire.AppendTag(nil, 2, protowire.BytesType), sp)
+			res, _ := proto.Marshal(resource("shop", "frontend", "f-1"))
+			entry := protowire.AppendBytes(protowire.AppendTag(nil, 1, protowire.BytesType), res)
+			entry = protowire.AppendBytes(protowire.AppendTag(entry, 2, protowire.BytesType), scope)
+			wire := protowire.AppendBytes(protowire.AppendTag(nil, 1, protowire.BytesType), entry)
+			if !checkDecodeSpans(t, xds.Identity{}, wire) {
+				t.Fatal("the wire reader fell back")
+			}
+			_, carried, _, _, _ := decodeSpans(xds.Identity{}, wire)
+			if got := len(carried) == 1; got != tc.want {
+				t.Fatalf("carries a record: %v, want %v", got, tc.want)
+			}
+		})
+	}
 }

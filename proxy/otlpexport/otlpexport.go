@@ -25,11 +25,11 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
-
-	"sync"
 
 	logscol "go.opentelemetry.io/proto/otlp/collector/logs/v1"
 	tracecol "go.opentelemetry.io/proto/otlp/collector/trace/v1"
@@ -37,6 +37,8 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/weft-mesh/weft/proxy/accessrec"
 )
 
 // Signal names a kind of telemetry record.
@@ -122,6 +124,7 @@ type Exporter struct {
 	sent    [2]atomic.Uint64
 	failed  [2]atomic.Uint64 // failed Export calls (each retried once)
 	failing [2]atomic.Bool   // the last batch failed: further failures log at debug level
+	carry   atomic.Bool      // the collector takes spans carrying access records
 }
 
 // New returns an exporter; nothing is sent until Run.
@@ -245,11 +248,21 @@ func appendLen(b []byte, n int) []byte {
 // only spans. The records are copied; the caller keeps enc. Records
 // beyond the queue bound are dropped and counted. It returns an error,
 // and queues nothing, when enc does not hold n such fields.
-func (e *Exporter) ExportSpans(enc []byte, n int) error { return e.export(Traces, enc, n) }
+//
+// With records, each span carries its request's access record: the spans
+// are counted as log records too (sent, dropped) in the metrics.
+func (e *Exporter) ExportSpans(enc []byte, n int, records bool) error {
+	return e.export(Traces, enc, n, records)
+}
+
+// SpansCarryRecords reports whether the collector said, in an answer to
+// an export, that it takes spans carrying access records in place of log
+// records (accessrec.Header).
+func (e *Exporter) SpansCarryRecords() bool { return e.carry.Load() }
 
 // ExportLogs queues n encoded log records: fields 2 of
 // opentelemetry.proto.logs.v1.ScopeLogs, as ExportSpans.
-func (e *Exporter) ExportLogs(enc []byte, n int) error { return e.export(Logs, enc, n) }
+func (e *Exporter) ExportLogs(enc []byte, n int) error { return e.export(Logs, enc, n, false) }
 
 // DropRecords counts records dropped before they reached the exporter
 // (the proxy's own queue was full) in weft_telemetry_dropped_total.
@@ -289,8 +302,9 @@ type sigQueue struct {
 
 // batch is up to BatchSize encoded records after headRoom free bytes.
 type batch struct {
-	b []byte
-	n int
+	b       []byte
+	n       int
+	records int // spans that carry an access record
 }
 
 // newBatch returns an empty batch. Called with mu held.
@@ -305,7 +319,7 @@ func (q *sigQueue) newBatch() *batch {
 
 // release returns a sent batch for reuse.
 func (q *sigQueue) release(b *batch) {
-	b.b, b.n = b.b[:q.headRoom], 0
+	b.b, b.n, b.records = b.b[:q.headRoom], 0, 0
 	q.mu.Lock()
 	if len(q.free) < 4 {
 		q.free = append(q.free, b)
@@ -342,7 +356,7 @@ func recordLen(enc []byte) int {
 	return n + m
 }
 
-func (e *Exporter) export(sig Signal, enc []byte, n int) error {
+func (e *Exporter) export(sig Signal, enc []byte, n int, records bool) error {
 	if n <= 0 {
 		return nil
 	}
@@ -365,6 +379,9 @@ func (e *Exporter) export(sig Signal, enc []byte, n int) error {
 		}
 		q.cur.b = append(q.cur.b, rec...)
 		q.cur.n++
+		if records {
+			q.cur.records++
+		}
 		q.queued++
 		if q.cur.n >= e.cfg.BatchSize {
 			q.full = append(q.full, q.cur)
@@ -378,6 +395,9 @@ func (e *Exporter) export(sig Signal, enc []byte, n int) error {
 	q.mu.Unlock()
 	if dropped > 0 {
 		e.dropped[sig].Add(uint64(dropped))
+		if records {
+			e.dropped[Logs].Add(uint64(dropped))
+		}
 	}
 	return nil
 }
@@ -459,21 +479,36 @@ func (e *Exporter) wrap(b *batch) []byte {
 // sendBatch sends one batch and releases it.
 func (e *Exporter) sendBatch(ctx context.Context, sig Signal, b *batch) {
 	msg := e.wrap(b)
-	reuse := e.send(ctx, sig, b.n, func(ctx context.Context) error {
+	reuse := e.send(ctx, sig, b, func(ctx context.Context) error {
 		resp := newResponse(sig)
 		var err error
 		if e.cfg.URL != "" {
 			err = e.post(ctx, sig, msg, resp)
 		} else {
-			err = e.conn.Invoke(ctx, exportMethods[sig], rawMessage(msg), resp, grpc.ForceCodecV2(rawCodec{}))
+			var md metadata.MD
+			err = e.conn.Invoke(ctx, exportMethods[sig], rawMessage(msg), resp, grpc.ForceCodecV2(rawCodec{}), grpc.Header(&md))
+			if err == nil {
+				e.noteCarry(md.Get(strings.ToLower(accessrec.Header)))
+			}
 		}
 		if err == nil {
-			e.dropped[sig].Add(uint64(rejected(resp)))
+			rej := rejected(resp)
+			e.dropped[sig].Add(uint64(rej))
+			// A rejected span takes its access record with it.
+			e.dropped[Logs].Add(uint64(min(rej, int64(b.records))))
 		}
 		return err
 	})
 	if reuse {
 		e.q[sig].release(b)
+	}
+}
+
+// noteCarry notes the collector's answer to accessrec.Header.
+func (e *Exporter) noteCarry(vals []string) {
+	if !e.carry.Load() && slices.Contains(vals, accessrec.HeaderSpans) {
+		e.carry.Store(true)
+		e.log.Debug("the collector takes spans that carry access records")
 	}
 }
 
@@ -522,6 +557,7 @@ func (e *Exporter) post(ctx context.Context, sig Signal, msg []byte, resp proto.
 	if r.StatusCode != http.StatusOK {
 		return fmt.Errorf("%s: %s: %s", req.URL, r.Status, strings.TrimSpace(string(body)))
 	}
+	e.noteCarry(r.Header.Values(accessrec.Header))
 	if err := proto.Unmarshal(body, resp); err != nil {
 		return fmt.Errorf("%s: answer: %w", req.URL, err)
 	}
@@ -533,7 +569,8 @@ func (e *Exporter) post(ctx context.Context, sig Signal, msg []byte, resp proto.
 // with Run's context: each is bounded by Config.Timeout. It reports
 // whether the first call succeeded: only then is gRPC surely done with
 // the request's bytes, which may be reused.
-func (e *Exporter) send(ctx context.Context, sig Signal, n int, call func(context.Context) error) bool {
+func (e *Exporter) send(ctx context.Context, sig Signal, b *batch, call func(context.Context) error) bool {
+	n := b.n
 	ctx = context.WithoutCancel(ctx)
 	if e.cfg.Token != "" {
 		ctx = metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+e.cfg.Token)
@@ -545,6 +582,7 @@ func (e *Exporter) send(ctx context.Context, sig Signal, n int, call func(contex
 		cancel()
 		if err == nil {
 			e.sent[sig].Add(uint64(n))
+			e.sent[Logs].Add(uint64(b.records))
 			if e.failing[sig].Swap(false) {
 				e.log.Info("export recovered", "signal", sig.String())
 			}
@@ -553,6 +591,7 @@ func (e *Exporter) send(ctx context.Context, sig Signal, n int, call func(contex
 		e.failed[sig].Add(1)
 	}
 	e.dropped[sig].Add(uint64(n))
+	e.dropped[Logs].Add(uint64(b.records))
 	lvl := slog.LevelWarn
 	if e.failing[sig].Swap(true) {
 		lvl = slog.LevelDebug // said once until it recovers

@@ -21,6 +21,8 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/weft-mesh/weft/proxy/accessrec"
 )
 
 // collector is a real OTLP gRPC server: it records every export and can
@@ -31,6 +33,7 @@ type collector struct {
 	failures int // calls left to fail
 	calls    int
 	auth     []string
+	carry    bool // answer that it takes spans carrying access records
 	spans    chan *tracecol.ExportTraceServiceRequest
 	logs     chan *logscol.ExportLogsServiceRequest
 }
@@ -39,6 +42,9 @@ func (c *collector) admit(ctx context.Context) error {
 	md, _ := metadata.FromIncomingContext(ctx)
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.carry {
+		grpc.SetHeader(ctx, metadata.Pairs(strings.ToLower(accessrec.Header), accessrec.HeaderSpans))
+	}
 	c.calls++
 	c.auth = append(c.auth, strings.Join(md.Get("authorization"), ","))
 	if c.failures > 0 {
@@ -121,11 +127,22 @@ func span(name string) *tracepb.Span { return &tracepb.Span{Name: name} }
 // ScopeSpans.
 func exportSpans(t *testing.T, e *Exporter, spans ...*tracepb.Span) {
 	t.Helper()
+	exportSpansWith(t, e, false, spans...)
+}
+
+// exportCarrying is exportSpans for spans that carry access records.
+func exportCarrying(t *testing.T, e *Exporter, spans ...*tracepb.Span) {
+	t.Helper()
+	exportSpansWith(t, e, true, spans...)
+}
+
+func exportSpansWith(t *testing.T, e *Exporter, records bool, spans ...*tracepb.Span) {
+	t.Helper()
 	enc, err := proto.Marshal(&tracepb.ScopeSpans{Spans: spans})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := e.ExportSpans(enc, len(spans)); err != nil {
+	if err := e.ExportSpans(enc, len(spans), records); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -300,6 +317,7 @@ type httpCollector struct {
 	mu       sync.Mutex
 	failures int
 	calls    int
+	carry    bool // answer that it takes spans carrying access records
 	spans    chan *tracecol.ExportTraceServiceRequest
 	logs     chan *logscol.ExportLogsServiceRequest
 }
@@ -343,7 +361,57 @@ func (c *httpCollector) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	out, _ := proto.Marshal(resp)
 	w.Header().Set("Content-Type", "application/x-protobuf")
+	if c.carry {
+		w.Header().Set(accessrec.Header, accessrec.HeaderSpans)
+	}
 	w.Write(out)
+}
+
+// A collector that answers with accessrec.Header turns SpansCarryRecords
+// on; spans handed over as carrying records count as log records too.
+func TestCarriedRecords(t *testing.T) {
+	for _, transport := range []string{"gRPC", "HTTP"} {
+		t.Run(transport, func(t *testing.T) {
+			tick := make(chan time.Time)
+			cfg := Config{Token: "tok", Ticker: func(time.Duration) (<-chan time.Time, func()) { return tick, func() {} }}
+			var spans chan *tracecol.ExportTraceServiceRequest
+			var logs chan *logscol.ExportLogsServiceRequest
+			rejectedLogs := uint64(0)
+			if transport == "gRPC" {
+				c, cc := startCollector(t, 0)
+				c.carry, cfg.Conn, spans, logs = true, cc, c.spans, c.logs
+			} else {
+				c := &httpCollector{t: t, carry: true, spans: make(chan *tracecol.ExportTraceServiceRequest, 4), logs: make(chan *logscol.ExportLogsServiceRequest, 4)}
+				srv := httptest.NewServer(c)
+				t.Cleanup(srv.Close)
+				cfg.URL, spans, logs = srv.URL+"/otlp", c.spans, c.logs
+				rejectedLogs = 1 // httpCollector rejects one record of each logs export
+			}
+			e, err := New(cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			stop := run(t, e)
+			if e.SpansCarryRecords() {
+				t.Fatal("SpansCarryRecords before the collector answered")
+			}
+			exportCarrying(t, e, span("a"), span("b"))
+			exportSpans(t, e, span("c"))
+			exportLogs(t, e, &logspb.LogRecord{SeverityText: "INFO"})
+			tick <- time.Now()
+			if got := names(<-spans); got != "abc" {
+				t.Fatalf("spans %q", got)
+			}
+			<-logs
+			stop() // the answers are in
+			if !e.SpansCarryRecords() {
+				t.Fatal("the collector said it takes spans carrying records; SpansCarryRecords is false")
+			}
+			if e.Sent(Traces) != 3 || e.Sent(Logs) != 3 || e.Dropped(Logs) != rejectedLogs {
+				t.Fatalf("sent %d spans, %d records (%d dropped); want 3, 3 (two in spans), %d", e.Sent(Traces), e.Sent(Logs), e.Dropped(Logs), rejectedLogs)
+			}
+		})
+	}
 }
 
 func TestHTTPExport(t *testing.T) {
@@ -372,6 +440,9 @@ func TestHTTPExport(t *testing.T) {
 	if e.Sent(Traces) != 2 || e.Dropped(Traces) != 0 || e.Sent(Logs) != 2 || e.Dropped(Logs) != 1 {
 		t.Fatalf("traces sent %d dropped %d, logs sent %d dropped %d; want 2 0 2 1 (one record rejected)",
 			e.Sent(Traces), e.Dropped(Traces), e.Sent(Logs), e.Dropped(Logs))
+	}
+	if e.SpansCarryRecords() {
+		t.Fatal("SpansCarryRecords with a collector that did not say so")
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()

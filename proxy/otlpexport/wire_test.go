@@ -93,7 +93,7 @@ func TestExportRejectsMalformed(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			err := e.ExportSpans(tt.enc, tt.n)
+			err := e.ExportSpans(tt.enc, tt.n, false)
 			if err == nil || err.Error() != tt.want {
 				t.Fatalf("err = %v, want %q", err, tt.want)
 			}
