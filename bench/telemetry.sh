@@ -342,7 +342,10 @@ backend, all plaintext HTTP/1.1 keep-alive, 1 KB responses), each hop with
   exporter, makes no spans and passes trace headers through unchanged.
 - With sampling 1 every request makes one span and one access record at
   each hop; A's \`traceparent\` carries its span to B, so each trace has two
-  spans. The exporter batches them (512 records or 1 s) into
+  spans. Since the collector is \`weft control\`, the span carries the
+  access record and no separate log record is sent (docs/observability.md,
+  "Records in spans"); the hub still stores one log record per request
+  and hop. The exporter batches them (2048 records, 1 MiB or 1 s) into
   $OTLP_DESC (\`BENCH_OTLP\`=${BENCH_OTLP:-http}) to a real \`weft control\` (started with \`--state-dir
   bench/out/telemetry/state --api-addr 127.0.0.1:$HUB_API --xds-addr
   127.0.0.1:$HUB_XDS\`, default hub bounds: 50,000 spans, 200,000 log records);
@@ -401,7 +404,8 @@ Whole run, per hop, read from each hop's \`/stats/prometheus\` at the end
 (after every exporter had sent what it held): requests is the sum of
 \`weft_requests_total\` (each request makes one span and one access record
 at a hop); sent is \`weft_telemetry_sent_total\` (records in Export calls
-the hub accepted); dropped is \`weft_telemetry_dropped_total\` (queue
+the hub accepted; an access record counts as sent when the span carrying
+it is); dropped is \`weft_telemetry_dropped_total\` (queue
 overflow, rejected records and batches that failed twice).
 
 | setup | hop | requests | spans sent | spans dropped | records sent | records dropped |

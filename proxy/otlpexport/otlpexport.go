@@ -69,7 +69,8 @@ type Resource struct {
 // Defaults of Config.
 const (
 	DefaultFlushInterval = time.Second
-	DefaultBatchSize     = 512
+	DefaultBatchSize     = 2048
+	DefaultBatchBytes    = 1 << 20
 	DefaultQueueSize     = 8192
 	DefaultTimeout       = 5 * time.Second
 )
@@ -93,8 +94,15 @@ type Config struct {
 	// default 1s.
 	FlushInterval time.Duration
 	// BatchSize sends a batch as soon as it holds this many records;
-	// default 512.
+	// default 2048.
 	BatchSize int
+	// BatchBytes sends a batch as soon as its records reach this many
+	// bytes, and starts a new one rather than go past it (a record bigger
+	// than that goes alone); default 1 MiB, well within the 4 MiB a gRPC
+	// server takes by default. Bigger exports cost less per byte
+	// (BenchmarkTransport*): this bound, not BatchSize, usually ends a
+	// batch of spans.
+	BatchBytes int
 	// QueueSize bounds the records waiting per signal; beyond it records
 	// are dropped and counted. Default 8192.
 	QueueSize int
@@ -147,6 +155,9 @@ func New(cfg Config) (*Exporter, error) {
 	}
 	if cfg.BatchSize <= 0 {
 		cfg.BatchSize = DefaultBatchSize
+	}
+	if cfg.BatchBytes <= 0 {
+		cfg.BatchBytes = DefaultBatchBytes
 	}
 	if cfg.QueueSize <= 0 {
 		cfg.QueueSize = DefaultQueueSize
@@ -300,7 +311,8 @@ type sigQueue struct {
 	headRoom int // bytes left free at the start of every batch for wrap
 }
 
-// batch is up to BatchSize encoded records after headRoom free bytes.
+// batch is up to BatchSize encoded records (BatchBytes bytes) after
+// headRoom free bytes.
 type batch struct {
 	b       []byte
 	n       int
@@ -321,7 +333,7 @@ func (q *sigQueue) newBatch() *batch {
 func (q *sigQueue) release(b *batch) {
 	b.b, b.n, b.records = b.b[:q.headRoom], 0, 0
 	q.mu.Lock()
-	if len(q.free) < 4 {
+	if len(q.free) < 2 {
 		q.free = append(q.free, b)
 	}
 	q.mu.Unlock()
@@ -374,6 +386,9 @@ func (e *Exporter) export(sig Signal, enc []byte, n int, records bool) error {
 			dropped = n - i
 			break
 		}
+		if q.cur != nil && len(q.cur.b)-q.headRoom+len(rec) > e.cfg.BatchBytes {
+			e.seal(q)
+		}
 		if q.cur == nil {
 			q.cur = q.newBatch()
 		}
@@ -383,13 +398,8 @@ func (e *Exporter) export(sig Signal, enc []byte, n int, records bool) error {
 			q.cur.records++
 		}
 		q.queued++
-		if q.cur.n >= e.cfg.BatchSize {
-			q.full = append(q.full, q.cur)
-			q.cur = nil
-			select {
-			case e.ready <- struct{}{}:
-			default:
-			}
+		if q.cur.n >= e.cfg.BatchSize || len(q.cur.b)-q.headRoom >= e.cfg.BatchBytes {
+			e.seal(q)
 		}
 	}
 	q.mu.Unlock()
@@ -400,6 +410,17 @@ func (e *Exporter) export(sig Signal, enc []byte, n int, records bool) error {
 		}
 	}
 	return nil
+}
+
+// seal queues the batch being filled as full and wakes Run. Called with
+// q.mu held.
+func (e *Exporter) seal(q *sigQueue) {
+	q.full = append(q.full, q.cur)
+	q.cur = nil
+	select {
+	case e.ready <- struct{}{}:
+	default:
+	}
 }
 
 // take removes the full batches, and the partial one too when partial.

@@ -197,6 +197,32 @@ func TestBatchesBySizeAndTick(t *testing.T) {
 	}
 }
 
+// A batch ends at BatchBytes: it never goes past them, except for a
+// record bigger than that, which goes alone.
+func TestBatchesByBytes(t *testing.T) {
+	c, cc := startCollector(t, 0)
+	// A span named with 100 bytes is a record of 104 bytes: two fit in 250.
+	e, tick := newExporter(t, cc, Config{BatchBytes: 250})
+	stop := run(t, e)
+	name := func(c byte, n int) string { return strings.Repeat(string(c), n) }
+	for _, s := range []string{name('a', 100), name('b', 100), name('c', 100), name('d', 300), name('e', 100)} {
+		exportSpans(t, e, span(s))
+	}
+	for _, want := range []string{name('a', 100) + name('b', 100), name('c', 100), name('d', 300)} {
+		if got := names(<-c.spans); got != want {
+			t.Fatalf("batch of %d bytes of names, want %d", len(got), len(want))
+		}
+	}
+	tick <- time.Now()
+	if got := names(<-c.spans); got != name('e', 100) {
+		t.Fatalf("batch after tick: %d bytes of names, want e×100", len(got))
+	}
+	stop()
+	if e.Sent(Traces) != 5 {
+		t.Errorf("sent %d, want 5", e.Sent(Traces))
+	}
+}
+
 func names(r *tracecol.ExportTraceServiceRequest) string {
 	var b strings.Builder
 	for _, s := range r.GetResourceSpans()[0].GetScopeSpans()[0].GetSpans() {
