@@ -2,10 +2,12 @@ package proxy
 
 import (
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/weft-mesh/weft/proxy/filter/authz"
 	"github.com/weft-mesh/weft/proxy/filter/jwt"
@@ -281,6 +283,50 @@ func sanitizeXFCC(h http.Header, xfcc string) {
 // proxy calls it with p.mu held.
 type jwtFilters struct {
 	running map[string]*jwt.Filter
+	log     *slog.Logger
+
+	// Fetch results, reported on the fetchers' goroutines (refreshed).
+	mu      sync.Mutex
+	fetched int             // fetches that installed a key set
+	failing map[string]bool // URIs whose last fetch failed
+	changed chan struct{}   // closed at the next fetch attempt; nil until watched
+}
+
+// refreshed notes one remote JWKS fetch attempt: a failure is logged once
+// (the filter keeps its last good keys and retries with backoff), and so
+// is the recovery.
+func (j *jwtFilters) refreshed(uri string, err error) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	switch {
+	case err != nil && !j.failing[uri]:
+		if j.failing == nil {
+			j.failing = map[string]bool{}
+		}
+		j.failing[uri] = true
+		j.log.Warn("JWKS fetch failed; tokens are checked with the last keys fetched, if any", "uri", uri, "err", err)
+	case err == nil && j.failing[uri]:
+		delete(j.failing, uri)
+		j.log.Info("JWKS fetch recovered", "uri", uri)
+	}
+	if err == nil {
+		j.fetched++
+	}
+	if j.changed != nil {
+		close(j.changed)
+		j.changed = nil
+	}
+}
+
+// fetches returns how many remote JWKS fetches have installed a key set,
+// and a channel closed at the next fetch attempt (tests wait on it).
+func (j *jwtFilters) fetches() (int, <-chan struct{}) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if j.changed == nil {
+		j.changed = make(chan struct{})
+	}
+	return j.fetched, j.changed
 }
 
 // listenerHCMs returns the HTTP connection managers of a listener.
@@ -336,7 +382,7 @@ func (j *jwtFilters) commit(ls map[string]*listenerSpec) {
 			if j.running == nil {
 				j.running = map[string]*jwt.Filter{}
 			}
-			f.Start()
+			f.Start(j.refreshed)
 			j.running[k] = f
 		}
 	}

@@ -171,6 +171,7 @@ func New(opts Options) *Proxy {
 	p.secrets = &secretStore{own: opts.Identity, ownName: opts.IdentitySecret}
 	p.metrics = newMetrics()
 	p.tel = newTelemetry(opts)
+	p.jwt.log = p.log
 	p.h1, p.h2 = newTransports()
 	p.mirrors = make(chan struct{}, mirrorSlots)
 	p.graph.Store(&graph{routes: map[string]*route.Table{}, clusters: map[string]*cluster.Cluster{}})

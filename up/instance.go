@@ -106,8 +106,12 @@ func (in *instance) run() {
 			}
 		}
 		wg.Wait()
+		stopped := st.app != nil || st.proxy != nil
 		st.app, st.proxy = nil, nil
 		in.publish(u, &st, false)
+		if stopped {
+			in.event("stopped")
+		}
 	}()
 
 	for {

@@ -433,16 +433,25 @@ func TestHungInstanceRestarts(t *testing.T) {
 // unready (so its registration leaves every proxy's endpoints) and keeps
 // running for DrainDelay before it is stopped.
 func TestScaleDownDrains(t *testing.T) {
+	unready := make(chan string, 16) // instances reported unready while stopping
+	stopped := make(chan string, 16) // instances whose programs were stopped
 	var mu sync.Mutex
-	unreadyAt := map[string]time.Time{}
+	seen := map[string]bool{}
 	s := newTestSupervisor(t, SupervisorOptions{
 		DrainDelay: 300 * time.Millisecond,
 		OnReadiness: func(u *Unit, st InstanceStatus) {
 			mu.Lock()
 			defer mu.Unlock()
-			if !st.Ready && st.State == StateStopping {
-				if _, seen := unreadyAt[st.Instance]; !seen {
-					unreadyAt[st.Instance] = time.Now()
+			if !st.Ready && st.State == StateStopping && !seen[st.Instance] {
+				seen[st.Instance] = true
+				unready <- st.Instance
+			}
+		},
+		OnEvent: func(e Event) {
+			if e.Message == "stopped" {
+				select {
+				case stopped <- e.Instance.Name:
+				default:
 				}
 			}
 		},
@@ -456,31 +465,31 @@ func TestScaleDownDrains(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Still serving right after it was reported unready...
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		mu.Lock()
-		at, ok := unreadyAt[victim.Instance]
-		mu.Unlock()
-		if ok {
-			// The drain is the duration under test: look 150 ms into it.
-			time.Sleep(time.Until(at.Add(150 * time.Millisecond)))
-			if !alive(victim.PID) {
-				t.Fatalf("%s stopped within 150ms of turning unready, want a 300ms drain", victim.Instance)
-			}
-			break
+	timeout := time.After(10 * time.Second)
+	select {
+	case got := <-unready:
+		if got != victim.Instance {
+			t.Fatalf("%s turned unready, want %s", got, victim.Instance)
 		}
-		if time.Now().After(deadline) {
-			t.Fatal("the removed instance was never reported unready")
-		}
-		time.Sleep(5 * time.Millisecond)
+	case <-timeout:
+		t.Fatal("the removed instance was never reported unready")
+	}
+	// The drain is the duration under test: look 150 ms into it.
+	time.Sleep(150 * time.Millisecond)
+	if !alive(victim.PID) {
+		t.Fatalf("%s stopped within 150ms of turning unready, want a 300ms drain", victim.Instance)
 	}
 	// ...and gone after the drain.
-	wait(t, s, "1 instance", allReady(1))
-	waitDead := time.Now().Add(10 * time.Second)
-	for alive(victim.PID) {
-		if time.Now().After(waitDead) {
-			t.Fatalf("pid %d still runs after the drain", victim.PID)
+	select {
+	case got := <-stopped:
+		if got != victim.Instance {
+			t.Fatalf("%s stopped, want %s", got, victim.Instance)
 		}
-		time.Sleep(10 * time.Millisecond)
+	case <-timeout:
+		t.Fatal("the removed instance was never stopped")
 	}
+	if alive(victim.PID) {
+		t.Fatalf("pid %d still runs after its instance was stopped", victim.PID)
+	}
+	wait(t, s, "1 instance", allReady(1))
 }

@@ -63,6 +63,7 @@ type FetcherOptions struct {
 type JWKSFetcher struct {
 	uri  string
 	opts FetcherOptions
+	then func(err error) // called after opts.OnRefresh (Filter.Start); set before Start
 	keys atomic.Pointer[JWKS]
 
 	cancel context.CancelFunc
@@ -138,6 +139,9 @@ func (f *JWKSFetcher) run(ctx context.Context) {
 		wake := f.opts.Clock.After(next)
 		if f.opts.OnRefresh != nil {
 			f.opts.OnRefresh(err)
+		}
+		if f.then != nil {
+			f.then(err)
 		}
 		select {
 		case <-ctx.Done():

@@ -185,7 +185,7 @@ func TestFilterRemoteJWKS(t *testing.T) {
 	if r := f.Decide(h, "/"); r.Reason != "jwks_unavailable" || r.Status != 401 {
 		t.Fatalf("before start: %+v", r)
 	}
-	f.Start()
+	f.Start(nil)
 	defer f.Stop()
 	if err := waitRefresh(t, ch); err != nil {
 		t.Fatal(err)

@@ -496,9 +496,14 @@ func decodeHeaderMatch(h *routev3.HeaderMatcher, p string) (headerMatch, error) 
 	return m, nil
 }
 
-// Start starts the remote JWKS fetchers.
-func (f *Filter) Start() {
+// Start starts the remote JWKS fetchers. onRefresh, if not nil, is
+// called after each of their fetch attempts too (after Options.OnRefresh),
+// on the fetcher's goroutine; it must not block.
+func (f *Filter) Start(onRefresh func(uri string, err error)) {
 	for _, x := range f.fetchers {
+		if onRefresh != nil {
+			x.then = func(err error) { onRefresh(x.uri, err) }
+		}
 		x.Start()
 	}
 }
