@@ -11,7 +11,7 @@
 # [10] seconds per throughput run, BENCH_WARMUP [3], BENCH_CONNS [50],
 # BENCH_THREADS [2], BENCH_RATE [1000], BENCH_LAT_REQUESTS [10000],
 # BENCH_ROUNDS [15] alternating rounds of BENCH_ROUND_DURATION [3] seconds
-# per setup, BENCH_OTLP [http] (or grpc) transport to the hub,
+# per setup, BENCH_OTLP [unix] (or http, grpc) transport to the hub,
 # BENCH_TELEMETRY_RESULTS [bench/RESULTS-telemetry.md].
 set -euo pipefail
 export PATH="$PATH:/usr/sbin:/sbin"
@@ -37,12 +37,14 @@ BIN=$ROOT/bench/out/bin
 # (28400–28493).
 BACKEND=28580
 HUB_API=28570 HUB_XDS=28571
-# BENCH_OTLP [http]: how the proxies ship to the hub: http (OTLP/HTTP to
-# the API port, as weft up's proxies) or grpc (OTLP/gRPC to the xDS port).
-case ${BENCH_OTLP:-http} in
+# BENCH_OTLP [unix]: how the proxies ship to the hub: unix (OTLP/HTTP over
+# the hub's Unix socket <state-dir>/otlp.sock, as weft up's proxies), http
+# (OTLP/HTTP to the API port) or grpc (OTLP/gRPC to the xDS port).
+case ${BENCH_OTLP:=unix} in
+unix) OTLP_ADDR=unix://$STATE/otlp.sock OTLP_DESC="OTLP/HTTP (binary protobuf) POSTs over the hub's Unix socket \`$STATE/otlp.sock\`" ;;
 http) OTLP_ADDR=http://127.0.0.1:$HUB_API OTLP_DESC="OTLP/HTTP (binary protobuf) POSTs to \`http://127.0.0.1:$HUB_API/v1/{traces,logs}\`" ;;
 grpc) OTLP_ADDR=127.0.0.1:$HUB_XDS OTLP_DESC="OTLP/gRPC Export calls to \`127.0.0.1:$HUB_XDS\`" ;;
-*) echo "BENCH_OTLP must be http or grpc" >&2; exit 2 ;;
+*) echo "BENCH_OTLP must be unix, http or grpc" >&2; exit 2 ;;
 esac
 NS=bench
 
@@ -73,6 +75,7 @@ start_hub() {
 	start hub bin/weft control --state-dir "$STATE" --api-addr "127.0.0.1:$HUB_API" --xds-addr "127.0.0.1:$HUB_XDS" --log-level warn
 	wait_port hub $HUB_API && wait_port hub $HUB_XDS || die "weft control did not start: $(tail -n 5 "$LOGS/hub.log" | tr '\n' ' ')"
 	[[ -s $STATE/join-token ]] || die "weft control wrote no $STATE/join-token"
+	[[ $BENCH_OTLP != unix || -S $STATE/otlp.sock ]] || die "weft control opened no $STATE/otlp.sock: $(tail -n 5 "$LOGS/hub.log" | tr '\n' ' ')"
 	TOKEN=$(cat "$STATE/join-token")
 }
 
@@ -346,7 +349,7 @@ backend, all plaintext HTTP/1.1 keep-alive, 1 KB responses), each hop with
   access record and no separate log record is sent (docs/observability.md,
   "Records in spans"); the hub still stores one log record per request
   and hop. The exporter batches them (2048 records, 1 MiB or 1 s) into
-  $OTLP_DESC (\`BENCH_OTLP\`=${BENCH_OTLP:-http}) to a real \`weft control\` (started with \`--state-dir
+  $OTLP_DESC (\`BENCH_OTLP\`=$BENCH_OTLP) to a real \`weft control\` (started with \`--state-dir
   bench/out/telemetry/state --api-addr 127.0.0.1:$HUB_API --xds-addr
   127.0.0.1:$HUB_XDS\`, default hub bounds: 50,000 spans, 200,000 log records);
   its queue is bounded (8,192 per signal) and overflow is dropped and

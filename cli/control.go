@@ -70,6 +70,7 @@ until interrupted.`,
 	fl.BoolVar(&mesh.NoCA, "no-ca", false, "run without a certificate authority (every hop plaintext)")
 	fl.StringVar(&mesh.CA.RootCertFile, "ca-root-cert", "", "operator-provided root certificate (PEM); default: generated in <state-dir>/ca")
 	fl.StringVar(&mesh.CA.RootKeyFile, "ca-root-key", "", "key of --ca-root-cert (PEM, mode 0600)")
+	fl.StringVar(&mesh.OTLPSocket, "otlp-socket", "", "Unix socket (mode 0600) on which the telemetry hub takes OTLP/HTTP exports from proxies on this machine, cheaper than the API port (weft proxy --telemetry-addr unix://PATH); default <state-dir>/otlp.sock, off for none")
 	fl.Float64Var(&mesh.TraceSampling, "trace-sampling", 0.01, "share of requests without a sampling decision that proxies trace (0 to 1; 5xx and local replies are always traced)")
 	fl.IntVar(&mesh.Telemetry.MaxSpans, "telemetry-max-spans", telemetry.DefaultMaxSpans, "spans the telemetry hub keeps in memory (oldest dropped first)")
 	fl.IntVar(&mesh.Telemetry.MaxLogs, "telemetry-max-logs", telemetry.DefaultMaxLogs, "log records (access and application logs) the telemetry hub keeps in memory")

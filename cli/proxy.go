@@ -92,7 +92,7 @@ xDS (--xds-addr) or from an Envoy v3 bootstrap file (--config).`,
 	fl.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn, error")
 	fl.StringVar(&f.trustDomain, "trust-domain", "cluster.local", "trust domain of the identity asked for when the token binds none")
 	fl.StringVar(&f.accessLog, "access-log", "off", "JSON access log: stdout, a file path, or off")
-	fl.StringVar(&f.telemetryAddr, "telemetry-addr", "", "OTLP address for spans and access records: host:port for OTLP/gRPC, or an http(s):// URL for OTLP/HTTP (weft control serves it on its API address) (default: --xds-addr; none in file mode)")
+	fl.StringVar(&f.telemetryAddr, "telemetry-addr", "", "OTLP address for spans and access records: host:port for OTLP/gRPC, an http(s):// URL for OTLP/HTTP (weft control serves it on its API address), or unix:///path for OTLP/HTTP over a Unix socket (weft control's <state-dir>/otlp.sock, on the same machine) (default: --xds-addr; none in file mode)")
 	fl.Float64Var(&f.traceSampling, "trace-sampling", proxy.DefaultTraceSampling, "ratio (0-1) of requests without a sampling decision that are traced, unless the listener sets tracing.random_sampling")
 	root.AddCommand(cmd)
 }
@@ -193,7 +193,7 @@ func runProxy(ctx context.Context, s streams, f proxyFlags) error {
 			res.InstanceID = node.GetId()
 		}
 		cfg := otlpexport.Config{Token: f.token, Resource: res, Logger: log}
-		if strings.HasPrefix(f.telemetryAddr, "http://") || strings.HasPrefix(f.telemetryAddr, "https://") {
+		if strings.HasPrefix(f.telemetryAddr, "http://") || strings.HasPrefix(f.telemetryAddr, "https://") || strings.HasPrefix(f.telemetryAddr, "unix://") {
 			cfg.URL = f.telemetryAddr // OTLP/HTTP
 		} else {
 			cc, err := grpc.NewClient(f.telemetryAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))

@@ -60,6 +60,10 @@ type Mesh struct {
 	Telemetry *telemetry.Hub
 	// Alerts evaluates the AlertRules against the hub's metrics.
 	Alerts *alert.Evaluator
+	// OTLPSocket is the Unix socket on which the hub also takes OTLP/HTTP
+	// exports ("" when it does not): proxies on the same machine send
+	// over it at less CPU per byte than over loopback TCP.
+	OTLPSocket string
 
 	log *slog.Logger
 }
@@ -94,6 +98,11 @@ type MeshOptions struct {
 	// Retention) and tunes its scrapes; Auth, Proxies and Logger are set
 	// by MeshComponent.
 	Telemetry telemetry.Options
+	// OTLPSocket is the path of a Unix socket (mode 0600) on which the
+	// hub takes OTLP/HTTP exports, as on the API port; default
+	// <state-dir>/otlp.sock, "off" for none. A socket that cannot be
+	// opened is logged and left out.
+	OTLPSocket string
 }
 
 // MeshComponent returns the Component that runs the registry and the xDS
@@ -187,6 +196,10 @@ func MeshComponent(opts MeshOptions) Component {
 		p.API.Handle("GET /api/v1/alerts", alerts.Handler())
 		dashboard.Register(p.API.Handle)
 		m := &Mesh{Registry: reg, XDS: srv, XDSAddr: lis.Addr(), JoinToken: token, Tokens: issuer, CA: authority, Source: src, Telemetry: hub, Alerts: alerts, log: p.Logger.With("component", "ca")}
+		otlpLis := listenOTLPSocket(opts.OTLPSocket, p.Config.StateDir, p.Logger)
+		if otlpLis != nil {
+			m.OTLPSocket = otlpLis.Addr().String()
+		}
 		p.API.Handle("POST /api/v1/join-tokens", api.OperatorOnly(token, joinTokensHandler(issuer)))
 		if authority != nil {
 			p.API.Handle("POST /api/v1/ca/rotate", api.OperatorOnly(token, m.rotateHandler()))
@@ -211,6 +224,10 @@ func MeshComponent(opts MeshOptions) Component {
 			}()
 			go alerts.Run(ctx, alertPeriod)
 			go func() { errc <- hub.Run(ctx) }()
+			if otlpLis != nil {
+				otlpSrv := serveOTLPSocket(otlpLis, hub)
+				defer otlpSrv.Close()
+			}
 			if authority != nil {
 				go m.pruneBundle(ctx, time.Minute)
 			}
@@ -430,4 +447,47 @@ func alertQuery(hub *telemetry.Hub, backends func() map[string][]string) alert.Q
 		}
 		return *v, g.Requests, true
 	}
+}
+
+// listenOTLPSocket opens the hub's OTLP Unix socket (MeshOptions.OTLPSocket)
+// in place of a stale one; nil when it is off or cannot be opened.
+func listenOTLPSocket(path, stateDir string, log *slog.Logger) net.Listener {
+	switch path {
+	case "off":
+		return nil
+	case "":
+		path = filepath.Join(stateDir, "otlp.sock")
+	}
+	if abs, err := filepath.Abs(path); err == nil {
+		path = abs
+	}
+	// A socket left by a process that is gone refuses connections: take
+	// its place. One that answers belongs to a running control plane.
+	if c, err := net.Dial("unix", path); err == nil {
+		c.Close()
+		log.Warn("OTLP socket in use by another process; proxies here send over the API port", "path", path)
+		return nil
+	}
+	os.Remove(path)
+	lis, err := net.Listen("unix", path)
+	if err != nil {
+		log.Warn("no OTLP socket; proxies send over the API port", "path", path, "err", err)
+		return nil
+	}
+	if err := os.Chmod(path, 0o600); err != nil {
+		lis.Close()
+		log.Warn("no OTLP socket; proxies send over the API port", "path", path, "err", err)
+		return nil
+	}
+	return lis
+}
+
+// serveOTLPSocket serves the hub's OTLP/HTTP receivers, and nothing else,
+// on lis. Closing the server closes lis and removes the socket file.
+func serveOTLPSocket(lis net.Listener, hub *telemetry.Hub) *http.Server {
+	mux := http.NewServeMux()
+	hub.RegisterOTLPHTTP(func(pattern string, h http.Handler) { mux.Handle(pattern, h) })
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go srv.Serve(lis)
+	return srv
 }

@@ -6,12 +6,19 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	collogspb "go.opentelemetry.io/proto/otlp/collector/logs/v1"
+	commonpb "go.opentelemetry.io/proto/otlp/common/v1"
+	logspb "go.opentelemetry.io/proto/otlp/logs/v1"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/weft-mesh/weft/control/telemetry"
+	"github.com/weft-mesh/weft/proxy/otlpexport"
 )
 
 // TestAPIOffLoopbackNeedsTokenForWrites binds the API on every address:
@@ -100,5 +107,94 @@ func TestAPIOffLoopbackNeedsTokenForWrites(t *testing.T) {
 	cancel()
 	if err := <-errc; err != nil {
 		t.Fatal(err)
+	}
+}
+
+// startMesh runs a control plane with the mesh component on free
+// loopback ports and returns its mesh and a function that stops it.
+func startMesh(t *testing.T, stateDir string, opts MeshOptions) (*Mesh, func()) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	meshes := make(chan *Mesh, 1)
+	errc := make(chan error, 1)
+	opts.Started = func(m *Mesh) { meshes <- m }
+	go func() {
+		errc <- Run(ctx, Config{StateDir: stateDir, APIAddr: "127.0.0.1:0", XDSAddr: "127.0.0.1:0"}, MeshComponent(opts))
+	}()
+	var m *Mesh
+	select {
+	case m = <-meshes:
+	case err := <-errc:
+		cancel()
+		t.Fatal(err)
+	}
+	stop := func() {
+		cancel()
+		if err := <-errc; err != nil {
+			t.Error(err)
+		}
+	}
+	return m, stop
+}
+
+// The hub takes OTLP/HTTP exports on <state-dir>/otlp.sock (mode 0600),
+// in place of a stale socket file; the file goes when the plane stops.
+func TestOTLPSocket(t *testing.T) {
+	dir := t.TempDir()
+	sock := filepath.Join(dir, "otlp.sock")
+	// A socket file left by a process that is gone.
+	stale, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stale.(*net.UnixListener).SetUnlinkOnClose(false)
+	stale.Close()
+
+	m, stop := startMesh(t, dir, MeshOptions{})
+	if m.OTLPSocket != sock {
+		t.Fatalf("OTLPSocket = %q, want %q", m.OTLPSocket, sock)
+	}
+	if fi, err := os.Stat(sock); err != nil || fi.Mode().Perm() != 0o600 || fi.Mode().Type() != os.ModeSocket {
+		t.Fatalf("socket file: %v, %v", fi, err)
+	}
+	join, err := m.Tokens.Issue("shop", "frontend", time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	exp, err := otlpexport.New(otlpexport.Config{URL: "unix://" + sock, Token: join, Resource: otlpexport.Resource{ServiceName: "frontend", Namespace: "shop"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := &logspb.LogRecord{TimeUnixNano: uint64(time.Now().UnixNano()), SeverityText: "INFO",
+		Body: &commonpb.AnyValue{Value: &commonpb.AnyValue_StringValue{StringValue: "over the socket"}}}
+	enc, err := proto.Marshal(&logspb.ScopeLogs{LogRecords: []*logspb.LogRecord{rec}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := exp.ExportLogs(enc, 1); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel() // Run sends what is queued, then returns
+	exp.Run(ctx)
+	if exp.Sent(otlpexport.Logs) != 1 || !exp.SpansCarryRecords() {
+		t.Fatalf("sent %d records (dropped %d); the hub said it takes carried records: %v", exp.Sent(otlpexport.Logs), exp.Dropped(otlpexport.Logs), exp.SpansCarryRecords())
+	}
+	if recs, _, _ := m.Telemetry.Logs(telemetry.LogQuery{Contains: "over the socket"}); len(recs) != 1 || recs[0].Workload != "frontend" {
+		t.Fatalf("records in the hub: %+v", recs)
+	}
+	stop()
+	if _, err := os.Stat(sock); !os.IsNotExist(err) {
+		t.Fatalf("the socket file outlived the plane: %v", err)
+	}
+
+	// off: no socket.
+	m, stop = startMesh(t, dir, MeshOptions{OTLPSocket: "off"})
+	defer stop()
+	if m.OTLPSocket != "" {
+		t.Fatalf("OTLPSocket = %q with off", m.OTLPSocket)
+	}
+	if _, err := os.Stat(sock); !os.IsNotExist(err) {
+		t.Fatalf("a socket file with off: %v", err)
 	}
 }

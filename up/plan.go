@@ -134,7 +134,8 @@ type unitEnv struct {
 	weft     string // the weft binary (for `weft proxy`)
 	xdsAddr  string
 	// telemetryURL is where proxies send spans and access records over
-	// OTLP/HTTP (the control plane's API); empty: OTLP/gRPC to xdsAddr.
+	// OTLP/HTTP (the hub's Unix socket, or the API); empty: OTLP/gRPC
+	// to xdsAddr.
 	telemetryURL string
 	joinToken    string
 	// tokens issues the join token of one identity (namespace, service
@@ -143,8 +144,9 @@ type unitEnv struct {
 }
 
 // telemetryArgs are the proxy flags that send its telemetry over
-// OTLP/HTTP, which costs less CPU per byte than OTLP/gRPC
-// (bench/README.md); none without a telemetryURL.
+// OTLP/HTTP (to the hub's Unix socket, else its API port), which costs
+// less CPU per byte than OTLP/gRPC (bench/README.md); none without a
+// telemetryURL.
 func (e *unitEnv) telemetryArgs() []string {
 	if e.telemetryURL == "" {
 		return nil

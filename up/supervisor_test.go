@@ -433,7 +433,11 @@ func TestHungInstanceRestarts(t *testing.T) {
 // unready (so its registration leaves every proxy's endpoints) and keeps
 // running for DrainDelay before it is stopped.
 func TestScaleDownDrains(t *testing.T) {
-	unready := make(chan string, 16) // instances reported unready while stopping
+	type report struct {
+		instance string
+		at       time.Time
+	}
+	unready := make(chan report, 16) // instances reported unready while stopping
 	stopped := make(chan string, 16) // instances whose programs were stopped
 	var mu sync.Mutex
 	seen := map[string]bool{}
@@ -444,7 +448,7 @@ func TestScaleDownDrains(t *testing.T) {
 			defer mu.Unlock()
 			if !st.Ready && st.State == StateStopping && !seen[st.Instance] {
 				seen[st.Instance] = true
-				unready <- st.Instance
+				unready <- report{st.Instance, time.Now()}
 			}
 		},
 		OnEvent: func(e Event) {
@@ -466,16 +470,17 @@ func TestScaleDownDrains(t *testing.T) {
 	}
 	// Still serving right after it was reported unready...
 	timeout := time.After(10 * time.Second)
+	var r report
 	select {
-	case got := <-unready:
-		if got != victim.Instance {
-			t.Fatalf("%s turned unready, want %s", got, victim.Instance)
+	case r = <-unready:
+		if r.instance != victim.Instance {
+			t.Fatalf("%s turned unready, want %s", r.instance, victim.Instance)
 		}
 	case <-timeout:
 		t.Fatal("the removed instance was never reported unready")
 	}
 	// The drain is the duration under test: look 150 ms into it.
-	time.Sleep(150 * time.Millisecond)
+	time.Sleep(time.Until(r.at.Add(150 * time.Millisecond)))
 	if !alive(victim.PID) {
 		t.Fatalf("%s stopped within 150ms of turning unready, want a 300ms drain", victim.Instance)
 	}

@@ -23,6 +23,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/url"
 	"slices"
@@ -82,7 +83,9 @@ type Config struct {
 	Conn grpc.ClientConnInterface
 	// URL, instead of Conn, sends over OTLP/HTTP with binary protobuf:
 	// POST URL/v1/traces and URL/v1/logs (weft control serves them on its
-	// API port). One of Conn and URL is required.
+	// API port). unix:///path/to/socket sends the same requests over a
+	// Unix socket (weft control's <state-dir>/otlp.sock). One of Conn and
+	// URL is required.
 	URL string
 	// HTTPClient makes the OTLP/HTTP calls; default a client of its own.
 	HTTPClient *http.Client
@@ -142,8 +145,14 @@ func New(cfg Config) (*Exporter, error) {
 	}
 	if cfg.URL != "" {
 		u, err := url.Parse(cfg.URL)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return nil, fmt.Errorf("otlpexport: URL %q: want http(s)://host[:port][/path]", cfg.URL)
+		switch {
+		case err == nil && u.Scheme == "unix" && u.Host == "" && strings.HasPrefix(u.Path, "/"):
+			if cfg.HTTPClient == nil {
+				cfg.HTTPClient = unixClient(u.Path)
+			}
+			cfg.URL = "http://localhost" // the socket is the whole address
+		case err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "":
+			return nil, fmt.Errorf("otlpexport: URL %q: want http(s)://host[:port][/path] or unix:///absolute/path", cfg.URL)
 		}
 		cfg.URL = strings.TrimSuffix(cfg.URL, "/")
 		if cfg.HTTPClient == nil {
@@ -191,6 +200,18 @@ func New(cfg Config) (*Exporter, error) {
 }
 
 const binaryMaxVarint32 = 5
+
+// unixClient is an HTTP client whose connections all go to the Unix
+// socket at path.
+func unixClient(path string) *http.Client {
+	return &http.Client{Transport: &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			return (&net.Dialer{}).DialContext(ctx, "unix", path)
+		},
+		MaxIdleConnsPerHost: 2,
+		IdleConnTimeout:     time.Minute,
+	}}
+}
 
 // resource encodes the opentelemetry.proto.resource.v1.Resource of r.
 func resource(r Resource) []byte {

@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -326,8 +327,9 @@ func TestNewNeedsOneTransport(t *testing.T) {
 		want string
 	}{
 		{Config{}, "otlpexport: one of Conn (OTLP/gRPC) and URL (OTLP/HTTP) is required"},
-		{Config{URL: "127.0.0.1:4318"}, `otlpexport: URL "127.0.0.1:4318": want http(s)://host[:port][/path]`},
-		{Config{URL: "ftp://collector"}, `otlpexport: URL "ftp://collector": want http(s)://host[:port][/path]`},
+		{Config{URL: "127.0.0.1:4318"}, `otlpexport: URL "127.0.0.1:4318": want http(s)://host[:port][/path] or unix:///absolute/path`},
+		{Config{URL: "ftp://collector"}, `otlpexport: URL "ftp://collector": want http(s)://host[:port][/path] or unix:///absolute/path`},
+		{Config{URL: "unix://relative/otlp.sock"}, `otlpexport: URL "unix://relative/otlp.sock": want http(s)://host[:port][/path] or unix:///absolute/path`},
 	} {
 		if _, err := New(tc.cfg); err == nil || err.Error() != tc.want {
 			t.Errorf("New(%+v) = %v, want %q", tc.cfg, err, tc.want)
@@ -344,6 +346,7 @@ type httpCollector struct {
 	failures int
 	calls    int
 	carry    bool // answer that it takes spans carrying access records
+	root     bool // serve /v1/... rather than /otlp/v1/...
 	spans    chan *tracecol.ExportTraceServiceRequest
 	logs     chan *logscol.ExportLogsServiceRequest
 }
@@ -366,7 +369,11 @@ func (c *httpCollector) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var resp proto.Message
-	switch r.URL.Path {
+	path := r.URL.Path
+	if c.root {
+		path = "/otlp" + path
+	}
+	switch path {
 	case "/otlp/v1/traces":
 		req := &tracecol.ExportTraceServiceRequest{}
 		if err := proto.Unmarshal(body, req); err != nil {
@@ -396,7 +403,7 @@ func (c *httpCollector) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // A collector that answers with accessrec.Header turns SpansCarryRecords
 // on; spans handed over as carrying records count as log records too.
 func TestCarriedRecords(t *testing.T) {
-	for _, transport := range []string{"gRPC", "HTTP"} {
+	for _, transport := range []string{"gRPC", "HTTP", "Unix"} {
 		t.Run(transport, func(t *testing.T) {
 			tick := make(chan time.Time)
 			cfg := Config{Token: "tok", Ticker: func(time.Duration) (<-chan time.Time, func()) { return tick, func() {} }}
@@ -408,9 +415,24 @@ func TestCarriedRecords(t *testing.T) {
 				c.carry, cfg.Conn, spans, logs = true, cc, c.spans, c.logs
 			} else {
 				c := &httpCollector{t: t, carry: true, spans: make(chan *tracecol.ExportTraceServiceRequest, 4), logs: make(chan *logscol.ExportLogsServiceRequest, 4)}
-				srv := httptest.NewServer(c)
+				srv := httptest.NewUnstartedServer(c)
+				cfg.URL = "http://" + srv.Listener.Addr().String() + "/otlp"
+				if transport == "Unix" {
+					// OTLP/HTTP over a Unix socket: the URL names the
+					// socket alone, so the collector serves at the root.
+					sock := filepath.Join(t.TempDir(), "otlp.sock")
+					ln, err := net.Listen("unix", sock)
+					if err != nil {
+						t.Fatal(err)
+					}
+					srv.Listener.Close()
+					srv.Listener = ln
+					c.root = true
+					cfg.URL = "unix://" + sock
+				}
+				srv.Start()
 				t.Cleanup(srv.Close)
-				cfg.URL, spans, logs = srv.URL+"/otlp", c.spans, c.logs
+				spans, logs = c.spans, c.logs
 				rejectedLogs = 1 // httpCollector rejects one record of each logs export
 			}
 			e, err := New(cfg)

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"path/filepath"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -21,7 +22,8 @@ import (
 // The transport benchmarks compare what one export of exportSize bytes
 // (about 512 access records) costs the whole machine over loopback: the
 // exporter's OTLP/gRPC call against an OTLP/HTTP-style POST of the same
-// bytes, each to a server that only reads them. cpu-ns/KB is this
+// bytes over TCP and over a Unix socket, each to a server that only reads
+// them. cpu-ns/KB is this
 // process's user+system time (client, server and their share of the
 // kernel) per KB sent: it is what shipping telemetry costs per byte,
 // whatever the records hold.
@@ -96,8 +98,17 @@ func BenchmarkTransportGRPC(b *testing.B) {
 	}
 }
 
-func BenchmarkTransportHTTP(b *testing.B) {
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
+func BenchmarkTransportHTTP(b *testing.B) { benchHTTP(b, "tcp") }
+
+func BenchmarkTransportUnix(b *testing.B) { benchHTTP(b, "unix") }
+
+// benchHTTP POSTs exports over network (tcp or unix).
+func benchHTTP(b *testing.B, network string) {
+	addr := "127.0.0.1:0"
+	if network == "unix" {
+		addr = filepath.Join(b.TempDir(), "otlp.sock")
+	}
+	lis, err := net.Listen(network, addr)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -114,11 +125,15 @@ func BenchmarkTransportHTTP(b *testing.B) {
 	go srv.Serve(lis)
 	defer srv.Close()
 	url := "http://" + lis.Addr().String() + "/v1/logs"
+	client := &http.Client{}
+	if network == "unix" {
+		url, client = "http://localhost/v1/logs", unixClient(addr)
+	}
 	msg := bytes.Repeat([]byte{'x'}, exportSize)
 	b.SetBytes(exportSize)
 	defer cpuPerKB(b)()
 	for b.Loop() {
-		resp, err := http.Post(url, "application/x-protobuf", bytes.NewReader(msg))
+		resp, err := client.Post(url, "application/x-protobuf", bytes.NewReader(msg))
 		if err != nil {
 			b.Fatal(err)
 		}
