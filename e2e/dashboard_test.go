@@ -7,11 +7,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -45,15 +43,8 @@ func TestDashboard(t *testing.T) {
 	}
 	br := startBrowser(t, shots) // skips without chromium
 	t.Logf("screenshots in %s", shots)
-	if l, err := net.Listen("tcp", "127.0.0.1:8080"); err != nil {
-		t.Skipf("the demo's gateway port 8080 is taken: %v", err)
-	} else {
-		l.Close()
-	}
-	state := filepath.Join(t.TempDir(), "state")
-	server := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	p := start(t, "up", "-f", "../examples/shop", "--state-dir", state, "--api-addr", server)
-	waitOutput(t, p, "\nweft: ready\n", 4*time.Minute)
+	demo := startShopDemo(t)
+	server := demo.server
 	skipIfPortShared(t, 8080)
 	started := time.Now()
 	dash := "http://" + server + "/"
@@ -61,7 +52,7 @@ func TestDashboard(t *testing.T) {
 	var nonce [6]byte
 	rand.Read(nonce[:])
 	marker := "dash-e2e-" + hex.EncodeToString(nonce[:])
-	stopTraffic := sendShopTraffic(t, "http://127.0.0.1:8080", marker)
+	stopTraffic := sendShopTraffic(t, demo.gateway, marker)
 	defer stopTraffic()
 
 	// The hub needs two scrapes (5 s apart) with traffic between them

@@ -149,3 +149,30 @@ func waitReady(t *testing.T, p *process, adminPort int) {
 func execCommand(ctx context.Context, name string, args ...string) *exec.Cmd {
 	return exec.CommandContext(ctx, name, args...)
 }
+
+// shopDemo is `weft up -f examples/shop` running for one test.
+type shopDemo struct {
+	proc    *process
+	state   string // its --state-dir
+	server  string // its API address, host:port
+	gateway string // the base URL of its edge gateway
+}
+
+// startShopDemo runs the demo and waits until it is ready. It skips under
+// -short, and when the port of the demo's gateway (8080) is taken.
+func startShopDemo(t *testing.T) *shopDemo {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("builds and runs the whole demo")
+	}
+	if l, err := net.Listen("tcp", "127.0.0.1:8080"); err != nil {
+		t.Skipf("the demo's gateway port 8080 is taken: %v", err)
+	} else {
+		l.Close()
+	}
+	d := &shopDemo{state: filepath.Join(t.TempDir(), "state"), server: fmt.Sprintf("127.0.0.1:%d", freePort(t)),
+		gateway: "http://127.0.0.1:8080"}
+	d.proc = start(t, "up", "-f", "../examples/shop", "--state-dir", d.state, "--api-addr", d.server)
+	waitOutput(t, d.proc, "\nweft: ready\n", 4*time.Minute)
+	return d
+}

@@ -7,7 +7,6 @@ import (
 	"io"
 	"maps"
 	"math"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -33,19 +32,8 @@ import (
 // gateway port (8080) must be free; the Prometheus part is skipped when
 // the prometheus binary is missing.
 func TestObserve(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds and runs the whole demo")
-	}
-	if l, err := net.Listen("tcp", "127.0.0.1:8080"); err != nil {
-		t.Skipf("the demo's gateway port 8080 is taken: %v", err)
-	} else {
-		l.Close()
-	}
-	dir := t.TempDir()
-	server := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	p := start(t, "up", "-f", "../examples/shop", "--state-dir", filepath.Join(dir, "state"), "--api-addr", server)
-	waitOutput(t, p, "\nweft: ready\n", 4*time.Minute)
-	const gw = "http://127.0.0.1:8080"
+	demo := startShopDemo(t)
+	dir, server, gw := t.TempDir(), demo.server, demo.gateway
 
 	hook := newAlertHook(t)
 	rule := filepath.Join(dir, "alert.yaml")

@@ -4,10 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -20,19 +18,8 @@ import (
 // back in rotation without failed requests, every proxy ACKed, and Ctrl-C
 // leaving no process behind. The demo's gateway port (8080) must be free.
 func TestShopDemo(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds and runs the whole demo")
-	}
-	if l, err := net.Listen("tcp", "127.0.0.1:8080"); err != nil {
-		t.Skipf("the demo's gateway port 8080 is taken: %v", err)
-	} else {
-		l.Close()
-	}
-	state := filepath.Join(t.TempDir(), "state")
-	server := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	p := start(t, "up", "-f", "../examples/shop", "--state-dir", state, "--api-addr", server)
-	waitOutput(t, p, "\nweft: ready\n", 4*time.Minute)
-	const gw = "http://127.0.0.1:8080"
+	demo := startShopDemo(t)
+	p, server, gw := demo.proc, demo.server, demo.gateway
 
 	// Buy something.
 	post := func(path, body string) (int, string) {
