@@ -38,7 +38,7 @@ type TelemetrySink interface {
 	ExportLogs(enc []byte, n int) error
 	// SpansCarryRecords reports whether the collector takes a span that
 	// carries its request's access record in place of the log record
-	// (weft control does). It may change from false to true once.
+	// (weft control does), as its last answer said.
 	SpansCarryRecords() bool
 	// DropRecords counts spans and log records dropped before the sink
 	// got them (the proxy's record queue was full). Called on request

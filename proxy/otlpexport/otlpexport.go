@@ -287,9 +287,9 @@ func (e *Exporter) ExportSpans(enc []byte, n int, records bool) error {
 	return e.export(Traces, enc, n, records)
 }
 
-// SpansCarryRecords reports whether the collector said, in an answer to
-// an export, that it takes spans carrying access records in place of log
-// records (accessrec.Header).
+// SpansCarryRecords reports whether the collector said, in its last
+// answer to an export, that it takes spans carrying access records in
+// place of log records (accessrec.Header).
 func (e *Exporter) SpansCarryRecords() bool { return e.carry.Load() }
 
 // ExportLogs queues n encoded log records: fields 2 of
@@ -546,11 +546,13 @@ func (e *Exporter) sendBatch(ctx context.Context, sig Signal, b *batch) {
 	}
 }
 
-// noteCarry notes the collector's answer to accessrec.Header.
+// noteCarry notes the collector's answer to accessrec.Header: whether it
+// takes spans that carry access records is what its last answer said (a
+// collector replaced behind the same address is believed at once).
 func (e *Exporter) noteCarry(vals []string) {
-	if !e.carry.Load() && slices.Contains(vals, accessrec.HeaderSpans) {
-		e.carry.Store(true)
-		e.log.Debug("the collector takes spans that carry access records")
+	want := slices.Contains(vals, accessrec.HeaderSpans)
+	if e.carry.Swap(want) != want {
+		e.log.Debug("the collector changed its answer on spans that carry access records", "takes", want)
 	}
 }
 

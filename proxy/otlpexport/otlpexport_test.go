@@ -458,6 +458,12 @@ func TestCarriedRecords(t *testing.T) {
 			if e.Sent(Traces) != 3 || e.Sent(Logs) != 3 || e.Dropped(Logs) != rejectedLogs {
 				t.Fatalf("sent %d spans, %d records (%d dropped); want 3, 3 (two in spans), %d", e.Sent(Traces), e.Sent(Logs), e.Dropped(Logs), rejectedLogs)
 			}
+			// An answer without the header (another collector behind the
+			// same address) turns it off again.
+			e.noteCarry(nil)
+			if e.SpansCarryRecords() {
+				t.Fatal("SpansCarryRecords after an answer without the header")
+			}
 		})
 	}
 }
