@@ -27,6 +27,7 @@ import (
 	"net/http"
 	"path"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -89,8 +90,10 @@ func load(fsys fs.FS) (*site, error) {
 	return s, nil
 }
 
-// embedded is the site built into the binary.
-var embedded = func() *site {
+// embedded is the site built into the binary, loaded on first use: the
+// same binary runs every sidecar, which never serves it and should not
+// hold a copy of the files (~0.7 MB).
+var embedded = sync.OnceValue(func() *site {
 	sub, err := fs.Sub(assetFS, "assets")
 	if err != nil {
 		panic(err)
@@ -100,18 +103,18 @@ var embedded = func() *site {
 		panic(err) // the files are embedded at build time: cannot happen
 	}
 	return s
-}()
+})
 
 // Handler serves the dashboard page at "/" and its files under "/ui/";
 // every other path is 404, and methods other than GET and HEAD are 405.
 // It is safe for concurrent use.
-func Handler() http.Handler { return embedded }
+func Handler() http.Handler { return embedded() }
 
 // Register adds the dashboard's routes, "GET /{$}" and "GET /ui/", with
 // handle, typically the control API server's Handle.
 func Register(handle func(pattern string, h http.Handler)) {
 	for _, p := range patterns {
-		handle(p, embedded)
+		handle(p, embedded())
 	}
 }
 

@@ -38,7 +38,7 @@ func body(t *testing.T, resp *http.Response) string {
 }
 
 func TestHandler(t *testing.T) {
-	etag := embedded.assets["app.js"].etag
+	etag := embedded().assets["app.js"].etag
 	tests := []struct {
 		name     string
 		method   string
@@ -158,7 +158,7 @@ func TestSelfContained(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	refs := regexp.MustCompile(`(?:src|href)="(/[^"]*)"`).FindAllStringSubmatch(string(embedded.index.data), -1)
+	refs := regexp.MustCompile(`(?:src|href)="(/[^"]*)"`).FindAllStringSubmatch(string(embedded().index.data), -1)
 	if len(refs) < 2 {
 		t.Fatalf("index.html names %d files, want the script and the style sheet", len(refs))
 	}
@@ -177,7 +177,7 @@ func TestScriptParses(t *testing.T) {
 		t.Skip("node is not installed: the syntax check runs in e2e/dashboard_test.go's browser instead")
 	}
 	f := filepath.Join(t.TempDir(), "app.js")
-	if err := os.WriteFile(f, embedded.assets["app.js"].data, 0o600); err != nil {
+	if err := os.WriteFile(f, embedded().assets["app.js"].data, 0o600); err != nil {
 		t.Fatal(err)
 	}
 	if out, err := exec.Command(node, "--check", f).CombinedOutput(); err != nil {
@@ -220,7 +220,7 @@ func FuzzPath(f *testing.F) {
 		f.Add(seed)
 	}
 	ok := map[string]bool{"/": true, "/index.html": true}
-	for name := range embedded.assets {
+	for name := range embedded().assets {
 		ok[assetPrefix+name] = true
 	}
 	h := Handler()
