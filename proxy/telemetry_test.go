@@ -3,12 +3,14 @@ package proxy
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -19,6 +21,7 @@ import (
 	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/weft-mesh/weft/proxy/accessrec"
 	"github.com/weft-mesh/weft/proxy/admin"
 )
 
@@ -553,5 +556,66 @@ func TestTap(t *testing.T) {
 		case <-timeout:
 			t.Fatal("the tap subscription outlived its client")
 		}
+	}
+}
+
+// With a collector that takes spans carrying access records, a traced
+// request's record goes in its span and gets no log record; an untraced
+// one gets its log record as before. The record read back from the span
+// is the one written to the access log.
+func TestSpansCarryRecords(t *testing.T) {
+	app := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "hello") }))
+	defer app.Close()
+	log := newLineWriter()
+	sink := &recordingSink{carry: true}
+	p, addrs := startProxyOpts(t, withDirection(httpBootstrap(`              - name: default
+                match: {prefix: "/"}
+                route: {cluster: "inbound|8080||"}`, staticCluster(`"inbound|8080||"`, "", app.Listener.Addr().String())), "INBOUND"),
+		Options{AccessLog: log, Telemetry: sink, Workload: "catalog-v1", Namespace: "shop", Service: "catalog"})
+	c := clients(t)["http1"]
+	var lines []map[string]any
+	for _, sampled := range []string{"01", "00"} {
+		req, _ := http.NewRequest("GET", "http://"+addrs["in"]+"/products", nil)
+		req.Header.Set("Traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-"+sampled)
+		req.Header.Set("User-Agent", "test-agent")
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		lines = append(lines, log.next(t))
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := p.Shutdown(ctx); err != nil { // hands out every record
+		t.Fatal(err)
+	}
+	sink.mu.Lock()
+	defer sink.mu.Unlock()
+	if len(sink.spans) != 1 || sink.carried != 1 || len(sink.logs) != 1 {
+		t.Fatalf("%d spans (%d carrying records) and %d log records; want 1, 1 and 1 (the untraced request's)", len(sink.spans), sink.carried, len(sink.logs))
+	}
+	b, err := proto.Marshal(sink.spans[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec, ok := accessrec.FromSpan(b)
+	if !ok {
+		t.Fatal("the traced request's span carries no record")
+	}
+	var fromSpan map[string]any
+	if err := json.Unmarshal(accessrec.AppendJSON(nil, &rec), &fromSpan); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(fromSpan, lines[0]) {
+		t.Errorf("record from the span\n %v\nin the access log\n %v", fromSpan, lines[0])
+	}
+	var logged map[string]any
+	if err := json.Unmarshal([]byte(sink.logs[0].GetBody().GetStringValue()), &logged); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(logged, lines[1]) {
+		t.Errorf("log record\n %v\nin the access log\n %v", logged, lines[1])
 	}
 }
