@@ -305,7 +305,7 @@ func (in *instance) appCommand(u *Unit) Command {
 }
 
 // publish stores the status computed from st; when it changed (or force)
-// it wakes waiters and calls the OnReadiness hook.
+// it calls the OnReadiness hook, then wakes the waiters.
 func (in *instance) publish(u *Unit, st *runState, force bool) {
 	stopping := in.stopping()
 	ns := in.snapshot()
@@ -348,11 +348,14 @@ func (in *instance) publish(u *Unit, st *runState, force bool) {
 	changed := ns != in.status
 	in.status = ns
 	in.mu.Unlock()
-	if changed {
-		in.s.notify()
-	}
+	// The hook runs before the waiters wake: whoever sees the new status
+	// in Wait also sees what the hook did with it (the registration's
+	// readiness, under weft up).
 	if (changed || force) && in.s.opts.OnReadiness != nil {
 		in.s.opts.OnReadiness(u, ns)
+	}
+	if changed {
+		in.s.notify()
 	}
 }
 

@@ -171,7 +171,8 @@ type SupervisorOptions struct {
 	// the usual backoff). Default max(5s, 5 × the readiness period).
 	HungAfter time.Duration
 	// OnReadiness, if set, is called on the instance's goroutine after
-	// every probe round and every state change (it must return quickly).
+	// every probe round and every state change (it must return quickly),
+	// before Wait's callers see the change.
 	OnReadiness func(u *Unit, st InstanceStatus)
 	// OnEvent, if set, is called on the instance's goroutine for starts,
 	// exits and readiness changes (it must return quickly).

@@ -498,3 +498,31 @@ func TestScaleDownDrains(t *testing.T) {
 	}
 	wait(t, s, "1 instance", allReady(1))
 }
+
+// The OnReadiness hook has run before Wait sees the status it was given:
+// under weft up the hook updates the registration, so whoever waits for an
+// instance to be ready also finds it registered as ready. The hook is slow
+// here on purpose, to open the window the order closes.
+func TestReadinessHookBeforeWaiters(t *testing.T) {
+	var mu sync.Mutex
+	hooked := false
+	s := newTestSupervisor(t, SupervisorOptions{
+		OnReadiness: func(u *Unit, st InstanceStatus) {
+			if !st.Ready {
+				return
+			}
+			time.Sleep(100 * time.Millisecond) // a slow registry update
+			mu.Lock()
+			hooked = true
+			mu.Unlock()
+		},
+	})
+	s.Set(Unit{Kind: KindWorkload, Namespace: "default", Name: "web", Replicas: 1, App: fakeCommand(t, "serve"),
+		Readiness: Readiness{HTTPPath: "/ready", Period: 20 * time.Millisecond}, Revision: "1"})
+	wait(t, s, "ready", allReady(1))
+	mu.Lock()
+	defer mu.Unlock()
+	if !hooked {
+		t.Fatal("Wait saw the instance ready before the OnReadiness hook had run")
+	}
+}
