@@ -492,16 +492,32 @@ round_values() {
 	done
 }
 
-# round_ratio A B METRIC: the median over rounds of A's METRIC (us: CPU
-# µs/req, rps) over B's in the same round.
-round_ratio() {
-	local i v=() r m=$3
+# round_ratios A B METRIC: A's METRIC (us: CPU µs/req, rps) over B's in
+# the same round, one per round (rounds without both left out).
+round_ratios() {
+	local i r m=$3
 	for ((i = 0; i < ROUNDS; i++)); do
 		[[ -n ${R[rd.$1.$i.$m]:-} && -n ${R[rd.$2.$i.$m]:-} ]] || continue
 		r=$(ratio "${R[rd.$1.$i.$m]}" "${R[rd.$2.$i.$m]}")
-		[[ $r == – ]] || v+=("$r")
+		[[ $r == – ]] || echo "$r"
 	done
+}
+
+# round_ratio A B METRIC: the median of round_ratios.
+round_ratio() {
+	local v
+	mapfile -t v < <(round_ratios "$@")
 	median %.2f "${v[@]}"
+}
+
+# spread VALUES...: the values sorted, and the range of the middle half
+# (lower to upper quartile, nearest rank), as "sorted: …; middle half: a–b".
+spread() {
+	(($#)) || { echo "–"; return; }
+	printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END {
+		for (i = 1; i <= NR; i++) s = s (i > 1 ? " " : "") sprintf("%.2f", v[i])
+		lo = int((NR + 3) / 4); hi = NR + 1 - lo
+		printf "sorted: %s; middle half: %.2f–%.2f", s, v[lo], v[hi] }'
 }
 
 # h1_rows LABELS SETUP...: the rows of the two-hop HTTP/1.1 table of

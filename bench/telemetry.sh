@@ -398,6 +398,11 @@ $(round_rows "${SETUPS[@]}")
 | weft-full / weft-off, proxies' CPU per request at $RATE req/s | | $cpux | |
 | weft-full-file / weft-off, proxies' CPU per request at $RATE req/s | | $cpuxf | |
 
+The judged ratio round by round (weft-full / weft-off throughput),
+$(spread $(round_ratios weft-full weft-off rps)). A round in which the
+machine changed state between the two setups' runs gives an outlier
+either way; the median is robust to a few of them.
+
 p99 added over direct at $RATE req/s, µs (one run each): weft-off $(added h1 weft-off p99_us),
 weft-full $(added h1 weft-full p99_us), weft-full-file $(added h1 weft-full-file p99_us).
 
