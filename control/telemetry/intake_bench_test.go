@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"google.golang.org/grpc/mem"
 	"runtime"
+	"slices"
 	"testing"
 	"time"
 
@@ -157,14 +158,7 @@ func BenchmarkIntakeSpans(b *testing.B) {
 // log store. Compare with one span plus one log record
 // (BenchmarkIntakeSpans/wire + BenchmarkIntakeLogs/wire).
 func BenchmarkIntakeCarried(b *testing.B) {
-	req := benchSpanRequest(intakeBatch)
-	for i, sp := range req.ResourceSpans[0].ScopeSpans[0].Spans {
-		sp.Attributes = append(sp.Attributes,
-			&commonpb.KeyValue{Key: accessrec.AttrCarries, Value: &commonpb.AnyValue{Value: &commonpb.AnyValue_BoolValue{BoolValue: true}}},
-			str(accessrec.AttrListener, "outbound"), str(accessrec.AttrRequestID, fmt.Sprintf("5f1c2a3b-%08d", i)),
-			str(accessrec.AttrProtocol, "HTTP/1.1"), intAttr(accessrec.AttrAttempts, 1), intAttr(accessrec.AttrUpstreamNS, 1_100_000),
-			intAttr(accessrec.AttrBytesOut, 512), str(accessrec.AttrUserAgent, "Go-http-client/1.1"))
-	}
+	req := carryingRequest(intakeBatch)
 	enc, err := proto.Marshal(req)
 	if err != nil {
 		b.Fatal(err)
@@ -177,6 +171,20 @@ func BenchmarkIntakeCarried(b *testing.B) {
 	if n := rr.h.logs.len(); n == 0 {
 		b.Fatal("no access record stored")
 	}
+}
+
+// carryingRequest is benchSpanRequest(n) with every span carrying its
+// access record, as a weft proxy sends them to weft control.
+func carryingRequest(n int) *coltracepb.ExportTraceServiceRequest {
+	req := benchSpanRequest(n)
+	for i, sp := range req.ResourceSpans[0].ScopeSpans[0].Spans {
+		sp.Attributes = append(sp.Attributes,
+			&commonpb.KeyValue{Key: accessrec.AttrCarries, Value: &commonpb.AnyValue{Value: &commonpb.AnyValue_BoolValue{BoolValue: true}}},
+			str(accessrec.AttrListener, "outbound"), str(accessrec.AttrRequestID, fmt.Sprintf("5f1c2a3b-%08d", i)),
+			str(accessrec.AttrProtocol, "HTTP/1.1"), intAttr(accessrec.AttrAttempts, 1), intAttr(accessrec.AttrUpstreamNS, 1_100_000),
+			intAttr(accessrec.AttrBytesOut, 512), str(accessrec.AttrUserAgent, "Go-http-client/1.1"))
+	}
+	return req
 }
 
 // BenchmarkIntakeLogs measures the hub's cost of one access record, as
@@ -259,4 +267,30 @@ func benchWire(b *testing.B, wire []byte, export func(ctx context.Context, in []
 		}
 	}
 	reportPerItem(b, intakeBatch, before)
+}
+
+// BenchmarkLogSearch searches a full log store (DefaultMaxLogs access
+// records that spans carry, whose bodies are rendered when read) for a
+// term no record holds: the worst case of the dashboard's search box and
+// `weft logs` with a search.
+func BenchmarkLogSearch(b *testing.B) {
+	req := carryingRequest(intakeBatch)
+	enc, err := proto.Marshal(req)
+	if err != nil {
+		b.Fatal(err)
+	}
+	h := benchHub()
+	rr := traceReceiver{h: h}
+	for h.logs.len() < DefaultMaxLogs {
+		if _, err := rr.storeWire(xds.Identity{Namespace: "shop"}, slices.Clone(enc)); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if recs, _, _ := h.Logs(LogQuery{Contains: "no-such-term"}); len(recs) != 0 {
+			b.Fatal("found the term")
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*DefaultMaxLogs), "ns/record")
 }

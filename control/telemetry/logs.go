@@ -1,11 +1,13 @@
 package telemetry
 
 import (
+	"bytes"
 	"encoding/hex"
 	"slices"
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 	"unsafe"
 
 	"github.com/weft-mesh/weft/proxy/accessrec"
@@ -32,9 +34,40 @@ func (r *logEntry) text() string {
 	if !r.inSpan {
 		return r.body
 	}
+	return string(r.appendSpanText(nil))
+}
+
+// appendSpanText appends the JSON of the record a span carries (inSpan).
+func (r *logEntry) appendSpanText(b []byte) []byte {
 	// The span was checked when it arrived and carries the record.
 	rec, _ := accessrec.FromSpan(unsafe.Slice(unsafe.StringData(r.body), len(r.body)))
-	return string(accessrec.AppendJSON(nil, &rec))
+	return accessrec.AppendJSON(b, &rec)
+}
+
+// bodySearch matches bodies against a lower-case term, case-insensitively
+// as strings.Contains(strings.ToLower(body), term). Records that spans
+// carry are rendered into a reused buffer. Not safe for concurrent use.
+type bodySearch struct {
+	term    string
+	scratch []byte
+}
+
+func (q *bodySearch) match(r *logEntry) bool {
+	if !r.inSpan {
+		return strings.Contains(strings.ToLower(r.body), q.term)
+	}
+	b := r.appendSpanText(q.scratch[:0])
+	q.scratch = b
+	for i, c := range b {
+		switch {
+		case c >= utf8.RuneSelf:
+			// Not ASCII: lower it as strings.ToLower does.
+			return strings.Contains(strings.ToLower(string(b)), q.term)
+		case 'A' <= c && c <= 'Z':
+			b[i] = c + ('a' - 'A')
+		}
+	}
+	return bytes.Contains(b, []byte(q.term))
 }
 
 // record is the record as the API shows it.
@@ -162,7 +195,7 @@ func (s *logStore) query(now time.Time, q LogQuery) (recs []LogRecord, last uint
 	}
 	var trace [16]byte
 	badTrace := q.TraceID != "" && !decodeID(trace[:], q.TraceID)
-	contains := strings.ToLower(q.Contains)
+	search := bodySearch{term: strings.ToLower(q.Contains)}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.expire(now)
@@ -181,7 +214,7 @@ func (s *logStore) query(now time.Time, q LogQuery) (recs []LogRecord, last uint
 			q.Workload != "" && st.workload != q.Workload,
 			q.Namespace != "" && st.namespace != q.Namespace,
 			!q.Since.IsZero() && st.time.Before(q.Since),
-			contains != "" && !strings.Contains(strings.ToLower(st.text()), contains):
+			search.term != "" && !search.match(st):
 			continue
 		}
 		recs = append(recs, st.record())
