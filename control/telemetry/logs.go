@@ -45,18 +45,21 @@ func (r *logEntry) appendSpanText(b []byte) []byte {
 }
 
 // bodySearch matches bodies against a lower-case term, case-insensitively
-// as strings.Contains(strings.ToLower(body), term). Records that spans
-// carry are rendered into a reused buffer. Not safe for concurrent use.
+// as strings.Contains(strings.ToLower(body), term), without allocating:
+// each body is copied (or, for a record a span carries, rendered) into a
+// reused buffer and lowered there. Not safe for concurrent use.
 type bodySearch struct {
 	term    string
 	scratch []byte
 }
 
 func (q *bodySearch) match(r *logEntry) bool {
-	if !r.inSpan {
-		return strings.Contains(strings.ToLower(r.body), q.term)
+	var b []byte
+	if r.inSpan {
+		b = r.appendSpanText(q.scratch[:0])
+	} else {
+		b = append(q.scratch[:0], r.body...)
 	}
-	b := r.appendSpanText(q.scratch[:0])
 	q.scratch = b
 	for i, c := range b {
 		switch {

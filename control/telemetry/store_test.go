@@ -143,7 +143,7 @@ func TestLogStoreBoundsAndQueries(t *testing.T) {
 		logRec("shop", "frontend", "", "dropped by the count bound", t0),
 		logRec("shop", "frontend", traceID(1), "GET /", t0),
 		logRec("shop", "catalog", traceID(1), "list products", t0.Add(time.Second)),
-		logRec("billing", "catalog", "", "other namespace", t0.Add(2*time.Second)),
+		logRec("billing", "catalog", "", "other namespace, ÉTÉ", t0.Add(2*time.Second)),
 	})
 	clk.Advance(30 * time.Second)
 	h.AddLogs([]LogRecord{
@@ -155,13 +155,14 @@ func TestLogStoreBoundsAndQueries(t *testing.T) {
 		q    LogQuery
 		want []string
 	}{
-		{"all", LogQuery{}, []string{"GET /", "list products", "other namespace", "Cache MISS", "add item"}},
+		{"all", LogQuery{}, []string{"GET /", "list products", "other namespace, ÉTÉ", "Cache MISS", "add item"}},
 		{"trace", LogQuery{TraceID: strings.ToUpper(traceID(1))}, []string{"GET /", "list products"}},
-		{"workload of every namespace", LogQuery{Workload: "catalog"}, []string{"list products", "other namespace", "Cache MISS"}},
+		{"workload of every namespace", LogQuery{Workload: "catalog"}, []string{"list products", "other namespace, ÉTÉ", "Cache MISS"}},
 		{"workload in a namespace", LogQuery{Workload: "catalog", Namespace: "shop"}, []string{"list products", "Cache MISS"}},
-		{"namespace", LogQuery{Namespace: "billing"}, []string{"other namespace"}},
+		{"namespace", LogQuery{Namespace: "billing"}, []string{"other namespace, ÉTÉ"}},
 		{"contains, any case", LogQuery{Contains: "cache miss"}, []string{"Cache MISS"}},
-		{"since", LogQuery{Since: t0.Add(2 * time.Second)}, []string{"other namespace", "Cache MISS", "add item"}},
+		{"contains, any case beyond ASCII", LogQuery{Contains: "été"}, []string{"other namespace, ÉTÉ"}},
+		{"since", LogQuery{Since: t0.Add(2 * time.Second)}, []string{"other namespace, ÉTÉ", "Cache MISS", "add item"}},
 		{"limit keeps the last", LogQuery{Limit: 2}, []string{"Cache MISS", "add item"}},
 		{"after a seq", LogQuery{After: 4}, []string{"Cache MISS", "add item"}},
 		{"after a seq, by workload", LogQuery{Workload: "catalog", After: 4}, []string{"Cache MISS"}},
