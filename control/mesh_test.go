@@ -25,22 +25,8 @@ import (
 // reads stay open, writes and the operator endpoints need the operator
 // token.
 func TestAPIOffLoopbackNeedsTokenForWrites(t *testing.T) {
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	ready := make(chan *Plane, 1)
-	meshes := make(chan *Mesh, 1)
-	errc := make(chan error, 1)
-	go func() {
-		errc <- Run(ctx, Config{StateDir: t.TempDir(), APIAddr: "0.0.0.0:0", XDSAddr: "127.0.0.1:0", OnReady: func(p *Plane) { ready <- p }},
-			MeshComponent(MeshOptions{Started: func(m *Mesh) { meshes <- m }}))
-	}()
-	var p *Plane
-	select {
-	case p = <-ready:
-	case err := <-errc:
-		t.Fatal(err)
-	}
-	m := <-meshes
+	p, m, stop := startMesh(t, Config{StateDir: t.TempDir(), APIAddr: "0.0.0.0:0"}, MeshOptions{})
+	defer stop()
 	_, port, _ := net.SplitHostPort(p.APIAddr.String())
 	base := "http://127.0.0.1:" + port
 	call := func(method, path, token, body string) int {
@@ -104,26 +90,30 @@ func TestAPIOffLoopbackNeedsTokenForWrites(t *testing.T) {
 			t.Errorf("OTLP/HTTP export with token %q: %d, want %d", tc.token, resp.StatusCode, tc.want)
 		}
 	}
-	cancel()
-	if err := <-errc; err != nil {
-		t.Fatal(err)
-	}
 }
 
-// startMesh runs a control plane with the mesh component on free
-// loopback ports and returns its mesh and a function that stops it.
-func startMesh(t *testing.T, stateDir string, opts MeshOptions) (*Mesh, func()) {
+// startMesh runs a control plane with the mesh component (cfg's xDS
+// address defaults to a free loopback port here, its API address too)
+// and returns it once it is ready, with a function that stops it and
+// reports a failed shutdown.
+func startMesh(t *testing.T, cfg Config, opts MeshOptions) (*Plane, *Mesh, func()) {
 	t.Helper()
+	if cfg.APIAddr == "" {
+		cfg.APIAddr = "127.0.0.1:0"
+	}
+	if cfg.XDSAddr == "" {
+		cfg.XDSAddr = "127.0.0.1:0"
+	}
 	ctx, cancel := context.WithCancel(context.Background())
+	ready := make(chan *Plane, 1)
 	meshes := make(chan *Mesh, 1)
 	errc := make(chan error, 1)
+	cfg.OnReady = func(p *Plane) { ready <- p }
 	opts.Started = func(m *Mesh) { meshes <- m }
-	go func() {
-		errc <- Run(ctx, Config{StateDir: stateDir, APIAddr: "127.0.0.1:0", XDSAddr: "127.0.0.1:0"}, MeshComponent(opts))
-	}()
-	var m *Mesh
+	go func() { errc <- Run(ctx, cfg, MeshComponent(opts)) }()
+	var p *Plane
 	select {
-	case m = <-meshes:
+	case p = <-ready:
 	case err := <-errc:
 		cancel()
 		t.Fatal(err)
@@ -134,7 +124,7 @@ func startMesh(t *testing.T, stateDir string, opts MeshOptions) (*Mesh, func()) 
 			t.Error(err)
 		}
 	}
-	return m, stop
+	return p, <-meshes, stop
 }
 
 // The hub takes OTLP/HTTP exports on <state-dir>/otlp.sock (mode 0600),
@@ -150,7 +140,7 @@ func TestOTLPSocket(t *testing.T) {
 	stale.(*net.UnixListener).SetUnlinkOnClose(false)
 	stale.Close()
 
-	m, stop := startMesh(t, dir, MeshOptions{})
+	_, m, stop := startMesh(t, Config{StateDir: dir}, MeshOptions{})
 	if m.OTLPSocket != sock {
 		t.Fatalf("OTLPSocket = %q, want %q", m.OTLPSocket, sock)
 	}
@@ -189,7 +179,7 @@ func TestOTLPSocket(t *testing.T) {
 	}
 
 	// off: no socket.
-	m, stop = startMesh(t, dir, MeshOptions{OTLPSocket: "off"})
+	_, m, stop = startMesh(t, Config{StateDir: dir}, MeshOptions{OTLPSocket: "off"})
 	defer stop()
 	if m.OTLPSocket != "" {
 		t.Fatalf("OTLPSocket = %q with off", m.OTLPSocket)

@@ -32,7 +32,7 @@ const (
 // viewed connection buffers are copied into the queue's arena when it is
 // queued. Not safe for concurrent use.
 type doneRec struct {
-	start, end        int64 // Unix ns
+	start             int64 // Unix ns; the end is start + dur
 	dur, upDur        time.Duration
 	bytesIn, bytesOut int64
 	traceID           [16]byte
@@ -52,10 +52,9 @@ type doneRec struct {
 
 // pack fills d from a finished request.
 func (t *telemetry) pack(d *doneRec, r *reqRecord, dur time.Duration) {
-	start := r.start.UnixNano()
 	srcP, dstP := t.principals(r)
 	*d = doneRec{
-		start: start, end: start + int64(dur), dur: dur, upDur: r.upDur,
+		start: r.start.UnixNano(), dur: dur, upDur: r.upDur,
 		bytesIn: r.bytesIn, bytesOut: r.bytesOut,
 		traceID: r.trace.traceID, spanID: r.trace.spanID, parent: r.trace.parent,
 		status: int32(r.status), attempts: int32(r.attempts), flags: r.flags, rep: r.rep,
@@ -97,6 +96,11 @@ func (d *doneRec) ownStrings(arena []byte) []byte {
 	}
 	return arena
 }
+
+// endNanos is when the request ended (Unix ns): its start plus its
+// duration, so that a span's end minus its start is the record's
+// duration_ms (accessrec.FromSpan).
+func (d *doneRec) endNanos() int64 { return d.start + int64(d.dur) }
 
 // record is d's access record. Its strings are d's.
 func (d *doneRec) record() accessrec.Record {
@@ -203,7 +207,7 @@ func appendSpan(b []byte, d *doneRec, scratch *[]byte, carry bool) []byte {
 	s = protowire.AppendTag(s, spanStart, protowire.Fixed64Type)
 	s = protowire.AppendFixed64(s, uint64(d.start))
 	s = protowire.AppendTag(s, spanEnd, protowire.Fixed64Type)
-	s = protowire.AppendFixed64(s, uint64(d.end))
+	s = protowire.AppendFixed64(s, uint64(d.endNanos()))
 	str := func(key, v string) { s = otlpexport.AppendStringAttr(s, spanAttributes, key, v) }
 	num := func(key string, v int64) { s = otlpexport.AppendIntAttr(s, spanAttributes, key, v) }
 	if !tcp {
@@ -343,5 +347,5 @@ func appendLogRecord(b []byte, d *doneRec, body []byte) []byte {
 		b = protowire.AppendBytes(b, d.spanID[:])
 	}
 	b = protowire.AppendTag(b, logObserved, protowire.Fixed64Type)
-	return protowire.AppendFixed64(b, uint64(d.end))
+	return protowire.AppendFixed64(b, uint64(d.endNanos()))
 }

@@ -18,7 +18,6 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/weft-mesh/weft/control/xds"
-
 	"github.com/weft-mesh/weft/proxy/accessrec"
 )
 

@@ -23,7 +23,6 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/weft-mesh/weft/control/xds"
-
 	"github.com/weft-mesh/weft/proxy/accessrec"
 )
 
@@ -83,22 +82,20 @@ type traceReceiver struct {
 // without a valid trace or span id, are rejected and counted in the
 // partial success.
 func (r traceReceiver) Export(ctx context.Context, req *coltracepb.ExportTraceServiceRequest) (*coltracepb.ExportTraceServiceResponse, error) {
-	id, err := r.h.authenticate(ctx)
+	id, err := r.h.admit(ctx)
 	if err != nil {
 		return nil, err
 	}
-	announceCarried(ctx)
 	return r.storeDecoded(id, req), nil
 }
 
 // exportWire is Export for the request's wire bytes b, which must not
 // change afterwards (the stored spans view them).
 func (r traceReceiver) exportWire(ctx context.Context, b []byte) (*coltracepb.ExportTraceServiceResponse, error) {
-	id, err := r.h.authenticate(ctx)
+	id, err := r.h.admit(ctx)
 	if err != nil {
 		return nil, err
 	}
-	announceCarried(ctx)
 	return r.storeWire(id, b)
 }
 
@@ -159,11 +156,10 @@ type logsReceiver struct {
 // exportWire is Export for the request's wire bytes b, which must not
 // change afterwards (the stored records view them).
 func (r logsReceiver) exportWire(ctx context.Context, b []byte) (*collogspb.ExportLogsServiceResponse, error) {
-	id, err := r.h.authenticate(ctx)
+	id, err := r.h.admit(ctx)
 	if err != nil {
 		return nil, err
 	}
-	announceCarried(ctx)
 	return r.storeWire(id, b)
 }
 
@@ -205,11 +201,10 @@ func logsResponse(rejected int64, msg string) *collogspb.ExportLogsServiceRespon
 // resource in another namespace than the caller's token grants are
 // rejected.
 func (r logsReceiver) Export(ctx context.Context, req *collogspb.ExportLogsServiceRequest) (*collogspb.ExportLogsServiceResponse, error) {
-	id, err := r.h.authenticate(ctx)
+	id, err := r.h.admit(ctx)
 	if err != nil {
 		return nil, err
 	}
-	announceCarried(ctx)
 	return r.storeDecoded(id, req, r.h.opts.Clock.Now()), nil
 }
 
@@ -220,11 +215,17 @@ func (h *Hub) authenticate(ctx context.Context) (xds.Identity, error) {
 	return h.opts.Auth.Authenticate(ctx)
 }
 
-// announceCarried tells a gRPC exporter, in the response header metadata,
-// that the hub takes spans carrying access records (accessrec.Header):
-// a weft proxy then sends a traced request's record in its span alone.
-func announceCarried(ctx context.Context) {
+// admit authenticates the caller of a gRPC export and, once it is
+// admitted, tells it in the response header metadata that the hub takes
+// spans carrying access records (accessrec.Header): a weft proxy then
+// sends a traced request's record in its span alone.
+func (h *Hub) admit(ctx context.Context) (xds.Identity, error) {
+	id, err := h.authenticate(ctx)
+	if err != nil {
+		return id, err
+	}
 	grpc.SetHeader(ctx, carriedMD) // no stream (a direct call): nothing to tell
+	return id, nil
 }
 
 var carriedMD = metadata.Pairs(strings.ToLower(accessrec.Header), accessrec.HeaderSpans)
